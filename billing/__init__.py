@@ -1,0 +1,1 @@
+"""Money and its evidence: invocation tracking, engagement, reward periods, the ledger."""

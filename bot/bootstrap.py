@@ -1,0 +1,76 @@
+"""Build everything from settings, once: the store, the LLM gateway, the core.
+
+Nothing is built at import time; the CLI, the adapters' tests and the benchmarks all call
+`bootstrap()` and get the same wiring (a test passes its own settings or LLM gateway).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from billing import tracking
+from bot.context import Services
+from bot.core import Core
+from bot.i18n import Translator
+from bot.llm import LLMGateway
+from config import Settings
+from store.db import Database, make_engine
+from store.migrate import current, upgrade
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    settings: Settings
+    services: Services
+    core: Core
+    closers: list[Any] = field(default_factory=list)
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    async def aclose(self) -> None:
+        for closer in reversed(self.closers):
+            try:
+                await closer()
+            except Exception:  # shutting down: log and go on closing the rest
+                log.exception("error while closing")
+        await self.services.llm.aclose()
+        await self.services.db.dispose()
+
+
+def make_gateway(settings: Settings) -> LLMGateway:
+    return LLMGateway(
+        base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+        default_model=settings.llm_default_model,
+        models=list(settings.llm_models),
+        timeout=settings.llm_timeout,
+        max_retries=settings.llm_max_retries,
+        stall_timeout=settings.llm_stall_timeout,
+        moderation=settings.moderation_enabled,
+    )
+
+
+async def bootstrap(settings: Settings, *, llm: LLMGateway | None = None, migrate: bool | None = None) -> App:
+    """The whole bot, ready to handle events.
+
+    The embedded SQLite store upgrades its schema by itself; PostgreSQL is upgraded by the
+    operator (`gptstore db upgrade`), so that many replicas never race to migrate.
+    """
+    db = Database(make_engine(settings.database_url, pool_size=settings.database_pool_size))
+    if migrate if migrate is not None else settings.is_sqlite:
+        await upgrade(db.engine)
+    elif await current(db.engine) is None:
+        await db.dispose()
+        raise RuntimeError("The database has no schema yet. Run `gptstore db upgrade` first.")
+    async with db.session() as session:
+        interrupted = await tracking.fail_interrupted(session)
+    if interrupted:
+        log.warning("marked %d interrupted invocations as failed", interrupted)
+    services = Services(settings=settings, db=db, llm=llm or make_gateway(settings), tr=Translator())
+    return App(settings=settings, services=services, core=Core(services))

@@ -1,0 +1,153 @@
+"""The core: one `handle(event, outbox)` for every platform.
+
+It makes duplicate deliveries harmless, finds who and where, dispatches to the command
+modules, and turns every failure into a reply a person can read: a `UserError` is shown as it
+is (translated), anything else is logged with an incident id and only that id is shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from bot import commands
+from bot.catalog import ACTIONS, COMMANDS, CommandSpec, OptionType
+from bot.context import Ctx, Services
+from bot.errors import UserError
+from bot.events import Action, Autocomplete, Command, Event, HomeOpen, Message
+from bot.i18n import normalize_locale
+from bot.replies import Choice, Outbox, Reply
+from store import search
+from store.accounts import ensure_workspace, resolve_account
+from store.models import SeenEvent
+
+log = logging.getLogger(__name__)
+
+
+class Core:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        commands.load()
+
+    async def handle(self, event: Event, out: Outbox) -> None:
+        locale = normalize_locale(event.actor.locale, self.services.settings.default_locale)
+        try:
+            if not await self._first_delivery(event):
+                log.info("duplicate delivery ignored", extra={"event_id": event.event_id})
+                return
+            ctx = await self._context(event, out, locale)
+            await self._dispatch(ctx)
+        except UserError as exc:
+            await self._say(out, locale, exc.msgid, **exc.params)
+        except (OperationalError, PoolTimeout, ConnectionError, OSError) as exc:
+            incident = secrets.token_hex(4)
+            log.error("store unavailable [%s]: %s", incident, type(exc).__name__, extra={"event_id": event.event_id})
+            await self._say(
+                out, locale, "The store is briefly unavailable. Please try again in a moment. (incident {incident})",
+                incident=incident,
+            )
+        except Exception:
+            incident = secrets.token_hex(4)
+            log.exception("unhandled error [%s]", incident, extra={"event_id": event.event_id})
+            await self._say(
+                out, locale, "Something went wrong on our side. (incident {incident})", incident=incident
+            )
+
+    async def autocomplete(self, event: Autocomplete) -> list[Choice]:
+        """GPT names this user may see, best matches first; cheap, no writes, no dedup."""
+        spec = COMMANDS.get((event.group, event.name))
+        option = next((o for o in spec.options if o.name == event.option), None) if spec else None
+        if option is None or option.type is not OptionType.GPT:
+            return []
+        async with self.services.db.reader() as session:
+            account = await resolve_account(
+                session, platform=event.actor.platform, user_id=event.actor.user_id,
+                display_name="", locale=event.actor.locale,
+            )
+            gpts = await search.autocomplete(session, event.value[:100], viewer=account.id, limit=25)
+        return [Choice(name=gpt.name[:100], value=gpt.slug) for gpt in gpts]
+
+    async def _say(self, out: Outbox, locale: str, msgid: str, **params: Any) -> None:
+        try:
+            await out.send(Reply(text=self.services.tr(locale, msgid, **params), ephemeral=True))
+        except Exception:
+            log.exception("could not deliver an error message")
+
+    async def _first_delivery(self, event: Event) -> bool:
+        if isinstance(event, (Autocomplete, HomeOpen)) or not event.event_id:
+            return True
+        try:
+            async with self.services.db.session() as session:
+                session.add(SeenEvent(key=f"{event.actor.platform}:{event.event_id}"[:160]))
+        except IntegrityError:
+            return False
+        return True
+
+    async def _context(self, event: Event, out: Outbox, locale: str) -> Ctx:
+        async with self.services.db.session() as session:
+            account = await resolve_account(
+                session, platform=event.actor.platform, user_id=event.actor.user_id,
+                display_name=event.actor.display_name, locale=locale,
+            )
+            workspace = await ensure_workspace(
+                session, platform=event.actor.platform, external_id=event.place.workspace_id,
+                name=event.place.workspace_name,
+            )
+        return Ctx(self.services, event, out, account, workspace, locale)
+
+    async def _dispatch(self, ctx: Ctx) -> None:
+        event = ctx.event
+        if isinstance(event, Command):
+            spec = COMMANDS.get((event.group, event.name))
+            if spec is None:
+                raise UserError("Unknown command `/{group} {name}`. Try `/gpt help`.", group=event.group, name=event.name)
+            if spec.admin and not event.actor.is_admin:
+                raise UserError("Only this server's admins can use `/{group} {name}`.", group=spec.group, name=spec.name)
+            await spec.handler(ctx, **_checked_options(spec, event.options))
+        elif isinstance(event, Action):
+            prefix, *args = event.action_id.split(":")
+            handler = ACTIONS.get(prefix)
+            if handler is None:
+                raise UserError("This button is no longer available.")
+            await handler(ctx, args)
+        elif isinstance(event, Message):
+            await commands.route_message(ctx)
+        elif isinstance(event, HomeOpen):
+            await commands.open_home(ctx)
+
+
+def _checked_options(spec: CommandSpec, given: Any) -> dict[str, Any]:
+    """Typed, bounded options, or a UserError that says what is accepted."""
+    values: dict[str, Any] = {}
+    for option in spec.options:
+        value = given.get(option.name)
+        if value is None or value == "":
+            if option.required:
+                raise UserError("Missing {option}. Usage: `{usage}`", option=option.name, usage=spec.usage)
+            values[option.name] = None
+            continue
+        if option.type is OptionType.INTEGER:
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                raise UserError("{option} must be a whole number. Usage: `{usage}`", option=option.name, usage=spec.usage) from None
+            if (option.min_value is not None and value < option.min_value) or (
+                option.max_value is not None and value > option.max_value
+            ):
+                raise UserError(
+                    "{option} must be between {low} and {high}.",
+                    option=option.name, low=option.min_value, high=option.max_value,
+                )
+        else:
+            value = str(value).strip()
+            if option.max_length is not None and len(value) > option.max_length:
+                raise UserError(
+                    "{option} is too long: {length} characters, at most {limit}.",
+                    option=option.name, length=len(value), limit=option.max_length,
+                )
+        values[option.name] = value
+    return values

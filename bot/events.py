@@ -1,0 +1,85 @@
+"""Events in: small immutable values saying who did what, where.
+
+An adapter builds one of these from a platform payload and hands it to `Core.handle`. The
+`event_id` is the platform's own delivery id; the core uses it to make duplicates harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    platform: str
+    user_id: str
+    display_name: str
+    is_admin: bool = False
+    locale: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where an event happened. `workspace_id` is the platform's id (a guild, a Slack team)."""
+
+    workspace_id: str | None
+    channel_id: str
+    thread_id: str | None = None
+    is_dm: bool = False
+    message_id: str | None = None
+    workspace_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    actor: Actor
+    place: Place
+    event_id: str
+    group: str
+    name: str
+    options: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Autocomplete:
+    actor: Actor
+    place: Place
+    event_id: str
+    group: str
+    name: str
+    option: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message the bot may answer: in a DM, in a thread it follows, or one that mentions it."""
+
+    actor: Actor
+    place: Place
+    event_id: str
+    text: str
+    mentioned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A button press, a select choice or a submitted form; `action_id` carries the state."""
+
+    actor: Actor
+    place: Place
+    event_id: str
+    action_id: str
+    values: tuple[str, ...] = ()
+    form: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class HomeOpen:
+    actor: Actor
+    place: Place
+    event_id: str
+
+
+Event = Command | Autocomplete | Message | Action | HomeOpen

@@ -1,0 +1,65 @@
+"""`gptstore run`: start every adapter whose credentials are set, and stop them cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from rich.console import Console
+
+from config import Settings
+
+log = logging.getLogger(__name__)
+
+NOTHING_CONFIGURED = """No platform is configured, so there is nothing to connect to.
+Set one of:
+  GPTSTORE_DISCORD_TOKEN                                   (Discord)
+  GPTSTORE_SLACK_BOT_TOKEN + GPTSTORE_SLACK_SIGNING_SECRET (Slack, one workspace, HTTP mode)
+  GPTSTORE_SLACK_APP_TOKEN as well                         (Slack Socket Mode)
+  GPTSTORE_SLACK_CLIENT_ID + GPTSTORE_SLACK_CLIENT_SECRET + GPTSTORE_SLACK_SIGNING_SECRET (Slack, many workspaces)
+To try the store without any token: gptstore console"""
+
+Starter = Callable[..., Awaitable[Callable[[], Awaitable[None]]]]
+
+
+def configured_adapters(settings: Settings) -> list[str]:
+    names = []
+    if settings.discord_token:
+        names.append("discord")
+    if settings.slack_signing_secret and (settings.slack_bot_token or settings.slack_client_id):
+        names.append("slack")
+    return names
+
+
+async def run_adapters(settings: Settings, *, scheduler: bool, out: Console) -> int:
+    names = configured_adapters(settings)
+    if not names:
+        out.print(NOTHING_CONFIGURED, markup=False)
+        return 1
+    from bot.bootstrap import bootstrap
+
+    app = await bootstrap(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        for name in names:
+            module = __import__(f"bot.adapters.{name}", fromlist=["start"])
+            closer = await module.start(app)
+            app.closers.append(closer)
+            out.print(f"{name} adapter started")
+        if scheduler:
+            try:
+                from billing.scheduler import start_scheduler
+            except ImportError:
+                pass
+            else:
+                app.closers.append(await start_scheduler(app))
+        out.print("gptstore is running. Ctrl-C to stop.")
+        await stop.wait()
+    finally:
+        await app.aclose()
+    return 0

@@ -1,0 +1,88 @@
+"""Accounts, platform identities and workspaces: found or created on first sight."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from store.models import Account, Identity, Workspace
+
+
+async def resolve_account(
+    session: AsyncSession, *, platform: str, user_id: str, display_name: str, locale: str
+) -> Account:
+    """The account behind a platform user id; the first event from a person creates it."""
+    row = (
+        await session.execute(
+            select(Account, Identity)
+            .join(Identity, Identity.account_id == Account.id)  # type: ignore[arg-type]
+            .where(Identity.platform == platform, Identity.external_id == user_id)
+        )
+    ).first()
+    if row is not None:
+        account, identity = row
+        if display_name and (account.display_name != display_name[:100] or account.locale != locale):
+            account.display_name = display_name[:100]
+            account.locale = locale
+            identity.display_name = display_name[:100]
+        return account
+    try:
+        async with session.begin_nested():
+            account = Account(display_name=(display_name or user_id)[:100], locale=locale)
+            session.add(account)
+            await session.flush()
+            assert account.id is not None
+            session.add(
+                Identity(
+                    platform=platform, external_id=user_id, account_id=account.id, display_name=display_name[:100]
+                )
+            )
+            await session.flush()
+        return account
+    except IntegrityError:  # another delivery created it first
+        found = (
+            await session.execute(
+                select(Account)
+                .join(Identity, Identity.account_id == Account.id)  # type: ignore[arg-type]
+                .where(Identity.platform == platform, Identity.external_id == user_id)
+            )
+        ).scalar_one()
+        return found
+
+
+async def ensure_workspace(
+    session: AsyncSession, *, platform: str, external_id: str | None, name: str = ""
+) -> Workspace | None:
+    if not external_id:
+        return None
+    workspace = (
+        await session.execute(
+            select(Workspace).where(Workspace.platform == platform, Workspace.external_id == external_id)
+        )
+    ).scalar_one_or_none()
+    if workspace is not None:
+        if name and workspace.name != name[:100]:
+            workspace.name = name[:100]
+        return workspace
+    try:
+        async with session.begin_nested():
+            workspace = Workspace(platform=platform, external_id=external_id, name=name[:100])
+            session.add(workspace)
+            await session.flush()
+        return workspace
+    except IntegrityError:
+        return (
+            await session.execute(
+                select(Workspace).where(Workspace.platform == platform, Workspace.external_id == external_id)
+            )
+        ).scalar_one()
+
+
+async def creator_names(session: AsyncSession, account_ids: set[int]) -> dict[int, str]:
+    if not account_ids:
+        return {}
+    rows = await session.execute(
+        select(Account.id, Account.display_name).where(Account.id.in_(account_ids))  # type: ignore[union-attr]
+    )
+    return {account_id: name for account_id, name in rows.all()}

@@ -1,0 +1,204 @@
+"""Catalog queries: full-text search, autocomplete, browse, top, new.
+
+SQLite uses the FTS5 index `gpt_fts` (bm25, lower is better); PostgreSQL the generated
+`gpt.search` tsvector (ts_rank, higher is better). Both are weighted name > description >
+category and multiplied by a popularity factor, 1 + 0.15·ln(1 + uses), so that among equally
+relevant GPTs the used ones come first without drowning a better textual match. Pages are
+fetched with one extra row instead of a COUNT, so a page costs the same in a catalogue of any size.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from store.models import Gpt, GptStatus, Visibility, utcnow
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_VISIBLE = "(g.status = 'published' AND (g.visibility = 'public' OR g.creator_id = :viewer))"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    gpts: list[Gpt]
+    has_more: bool
+
+
+def _terms(query: str) -> list[str]:
+    return [word.lower() for word in _WORD.findall(query)][:8]
+
+
+def _fts_query(terms: list[str], *, any_term: bool, sqlite: bool) -> str:
+    if sqlite:
+        joiner = " OR " if any_term else " "
+        return joiner.join(f'"{term}"*' for term in terms)
+    joiner = " | " if any_term else " & "
+    return joiner.join(f"{term}:*" for term in terms)
+
+
+async def _ranked_ids(
+    session: AsyncSession, terms: list[str], *, viewer: int | None, limit: int, offset: int, any_term: bool
+) -> list[int]:
+    sqlite = session.bind.dialect.name == "sqlite"
+    match = _fts_query(terms, any_term=any_term, sqlite=sqlite)
+    if not match:
+        return []
+    if sqlite:
+        sql = f"""
+            SELECT g.id FROM gpt_fts JOIN gpt AS g ON g.id = gpt_fts.rowid
+            WHERE gpt_fts MATCH :match AND {_VISIBLE}
+            ORDER BY bm25(gpt_fts, 10.0, 3.0, 1.0) * (1.0 + 0.15 * ln(1 + g.uses)), g.id
+            LIMIT :limit OFFSET :offset"""
+    else:
+        sql = f"""
+            SELECT g.id FROM gpt AS g, to_tsquery('simple', :match) AS q
+            WHERE g.search @@ q AND {_VISIBLE}
+            ORDER BY ts_rank(g.search, q) * (1.0 + 0.15 * ln(1 + g.uses)) DESC, g.id
+            LIMIT :limit OFFSET :offset"""
+    rows = await session.execute(
+        text(sql), {"match": match, "viewer": viewer or -1, "limit": limit, "offset": offset}
+    )
+    return [row[0] for row in rows.all()]
+
+
+async def _load(session: AsyncSession, ids: list[int]) -> list[Gpt]:
+    if not ids:
+        return []
+    rows = await session.execute(select(Gpt).where(Gpt.id.in_(ids)))  # type: ignore[union-attr]
+    by_id = {gpt.id: gpt for gpt in rows.scalars()}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+async def search(
+    session: AsyncSession, query: str, *, viewer: int | None, page: int = 0, per_page: int = 5
+) -> Page:
+    """All words must match (as prefixes); if none does, any word may."""
+    terms = _terms(query)
+    if not terms:
+        return Page([], False)
+    ids = await _ranked_ids(
+        session, terms, viewer=viewer, limit=per_page + 1, offset=page * per_page, any_term=False
+    )
+    if not ids and page == 0 and len(terms) > 1:
+        ids = await _ranked_ids(session, terms, viewer=viewer, limit=per_page + 1, offset=0, any_term=True)
+    return Page(await _load(session, ids[:per_page]), len(ids) > per_page)
+
+
+async def autocomplete(session: AsyncSession, prefix: str, *, viewer: int | None, limit: int = 25) -> list[Gpt]:
+    terms = _terms(prefix)
+    if not terms:
+        return await popular(session, viewer=viewer, limit=limit)
+    return await _load(
+        session, await _ranked_ids(session, terms, viewer=viewer, limit=limit, offset=0, any_term=False)
+    )
+
+
+async def popular(session: AsyncSession, *, viewer: int | None, limit: int) -> list[Gpt]:
+    rows = await session.execute(
+        text(f"SELECT g.id FROM gpt AS g WHERE {_VISIBLE} ORDER BY g.uses DESC, g.id LIMIT :limit"),
+        {"viewer": viewer or -1, "limit": limit},
+    )
+    return await _load(session, [row[0] for row in rows.all()])
+
+
+async def suggestions(session: AsyncSession, ref: str, *, viewer: int | None, limit: int = 3) -> list[str]:
+    """'Did you mean' names: candidates sharing a 3-letter prefix, ordered by similarity."""
+    stems = [term[:3] for term in _terms(ref) if len(term) >= 2]
+    candidates: list[Gpt] = []
+    if stems:
+        ids = await _ranked_ids(session, stems, viewer=viewer, limit=200, offset=0, any_term=True)
+        candidates = await _load(session, ids)
+    names = {gpt.name.casefold(): gpt.name for gpt in candidates}
+    close = difflib.get_close_matches(ref.casefold(), list(names), n=limit, cutoff=0.5)
+    return [names[key] for key in close]
+
+
+async def browse(
+    session: AsyncSession, *, category: str | None, viewer: int | None, page: int = 0, per_page: int = 5
+) -> Page:
+    query = select(Gpt).where(
+        Gpt.status == GptStatus.PUBLISHED, Gpt.visibility == Visibility.PUBLIC
+    )
+    if category:
+        query = query.where(Gpt.category == category)
+    query = query.order_by(Gpt.uses.desc(), Gpt.id).offset(page * per_page).limit(per_page + 1)  # type: ignore[attr-defined]
+    gpts = list((await session.execute(query)).scalars())
+    return Page(gpts[:per_page], len(gpts) > per_page)
+
+
+async def engaged_users(session: AsyncSession, *, days: int = 7, limit: int = 10) -> list[tuple[int, int]]:
+    """(gpt id, distinct people with a successful use in the last `days`), most engaged first."""
+    since = utcnow() - timedelta(days=days)
+    rows = await session.execute(
+        text(
+            """SELECT gpt_id, COUNT(DISTINCT account_id) AS engaged FROM invocation
+               WHERE status = 'ok' AND NOT is_creator AND NOT is_preview AND created_at >= :since
+               GROUP BY gpt_id ORDER BY engaged DESC, gpt_id LIMIT :limit"""
+        ),
+        {"since": since, "limit": limit},
+    )
+    return [(gpt_id, engaged) for gpt_id, engaged in rows.all()]
+
+
+async def engaged_for(session: AsyncSession, gpt_id: int, *, days: int = 7) -> int:
+    since = utcnow() - timedelta(days=days)
+    row = await session.execute(
+        text(
+            """SELECT COUNT(DISTINCT account_id) FROM invocation
+               WHERE gpt_id = :gpt AND status = 'ok' AND NOT is_creator AND NOT is_preview
+               AND created_at >= :since"""
+        ),
+        {"gpt": gpt_id, "since": since},
+    )
+    return int(row.scalar_one())
+
+
+async def top(session: AsyncSession, *, viewer: int | None, limit: int = 10) -> list[tuple[Gpt, int]]:
+    ranked = await engaged_users(session, limit=limit * 3)
+    gpts = {gpt.id: gpt for gpt in await _load(session, [gpt_id for gpt_id, _ in ranked])}
+    result: list[tuple[Gpt, int]] = []
+    for gpt_id, engaged in ranked:
+        gpt = gpts.get(gpt_id)
+        if gpt and gpt.status == GptStatus.PUBLISHED and gpt.visibility == Visibility.PUBLIC:
+            result.append((gpt, engaged))
+    result.sort(key=lambda pair: (-pair[1], -_rating(pair[0]), pair[0].id or 0))
+    return result[:limit]
+
+
+def _rating(gpt: Gpt) -> float:
+    return gpt.rating_sum / gpt.rating_count if gpt.rating_count else 0.0
+
+
+async def newest(session: AsyncSession, *, limit: int = 5) -> list[Gpt]:
+    rows = await session.execute(
+        select(Gpt)
+        .where(Gpt.status == GptStatus.PUBLISHED, Gpt.visibility == Visibility.PUBLIC)
+        .order_by(Gpt.published_at.desc(), Gpt.id.desc())  # type: ignore[union-attr]
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+async def rising(session: AsyncSession, *, days_new: int = 30, limit: int = 5) -> list[tuple[Gpt, int]]:
+    """Recently published GPTs that people already use: a new creator's way to be seen."""
+    since = utcnow() - timedelta(days=days_new)
+    ranked = await engaged_users(session, limit=200)
+    gpts = {gpt.id: gpt for gpt in await _load(session, [gpt_id for gpt_id, _ in ranked])}
+    result = []
+    for gpt_id, engaged in ranked:
+        gpt = gpts.get(gpt_id)
+        if (
+            gpt
+            and gpt.status == GptStatus.PUBLISHED
+            and gpt.visibility == Visibility.PUBLIC
+            and gpt.published_at is not None
+            and gpt.published_at >= since
+        ):
+            result.append((gpt, engaged))
+    return result[:limit]
