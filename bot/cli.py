@@ -92,7 +92,7 @@ def run(
 
 
 @db_app.command("upgrade")
-def db_upgrade(config: ConfigOpt = None, revision: str = "head") -> None:
+def db_upgrade(config: ConfigOpt = None, revision: str = "heads") -> None:
     """Apply every pending migration."""
     from store.db import make_engine
     from store.migrate import current, upgrade

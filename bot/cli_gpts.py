@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.cli import ConfigOpt, console, err, settings_or_exit
 
@@ -39,7 +39,7 @@ def list_gpts(config: ConfigOpt = None) -> None:
 
     async def work(db):  # type: ignore[no-untyped-def]
         async with db.reader() as session:
-            return list((await session.execute(select(Gpt).order_by(Gpt.id))).scalars())
+            return list((await session.execute(select(Gpt).order_by(col(Gpt.id)))).scalars())
 
     table = Table("slug", "name", "status", "visibility", "version", "uses")
     for gpt in asyncio.run(_with_db(settings, work)):
@@ -61,7 +61,7 @@ def export(config: ConfigOpt = None, output: Annotated[Path | None, typer.Option
                 .join(GptVersion, GptVersion.id == Gpt.current_version_id)  # type: ignore[arg-type]
                 .join(Account, Account.id == Gpt.creator_id)  # type: ignore[arg-type]
                 .where(Gpt.status != GptStatus.DELETED)
-                .order_by(Gpt.id)
+                .order_by(col(Gpt.id))
             )
             return [
                 {
@@ -114,7 +114,7 @@ def import_(path: Path, config: ConfigOpt = None, creator: Annotated[str, typer.
             try:
                 async with db.session() as session:
                     account = await resolve_account(session, platform="cli", user_id=creator, display_name=creator, locale="en")
-                    await create_gpt(session, creator_id=account.id, fields=fields)
+                    await create_gpt(session, creator_id=account.id or 0, fields=fields)
                 created += 1
             except NameTaken:
                 skipped.append(f"{fields.name} (name exists)")

@@ -35,6 +35,7 @@ class Ctx:
     account: Account
     workspace: Workspace | None
     locale: str
+    dm_notice_sent: bool = False
 
     @property
     def actor(self) -> Actor:

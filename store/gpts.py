@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlmodel import col, select
 
 from store.models import Gpt, GptStatus, GptVersion, Visibility, utcnow
 
@@ -162,7 +162,7 @@ async def remix_counts(session: AsyncSession, gpt_ids: list[int]) -> dict[int, i
     rows = await session.execute(
         select(Gpt.remixed_from_id, func.count())
         .where(Gpt.remixed_from_id.in_(gpt_ids), Gpt.status != GptStatus.DELETED)  # type: ignore[union-attr]
-        .group_by(Gpt.remixed_from_id)
+        .group_by(col(Gpt.remixed_from_id))
     )
     return {source: count for source, count in rows.all() if source is not None}
 

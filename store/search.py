@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlmodel import col, select
 
 from store.models import Gpt, GptStatus, Visibility, utcnow
 
@@ -45,7 +45,7 @@ def _fts_query(terms: list[str], *, any_term: bool, sqlite: bool) -> str:
 async def _ranked_ids(
     session: AsyncSession, terms: list[str], *, viewer: int | None, limit: int, offset: int, any_term: bool
 ) -> list[int]:
-    sqlite = session.bind.dialect.name == "sqlite"
+    sqlite = session.get_bind().dialect.name == "sqlite"
     match = _fts_query(terms, any_term=any_term, sqlite=sqlite)
     if not match:
         return []
@@ -127,7 +127,7 @@ async def browse(
     )
     if category:
         query = query.where(Gpt.category == category)
-    query = query.order_by(Gpt.uses.desc(), Gpt.id).offset(page * per_page).limit(per_page + 1)  # type: ignore[attr-defined]
+    query = query.order_by(col(Gpt.uses).desc(), col(Gpt.id)).offset(page * per_page).limit(per_page + 1)  # type: ignore[attr-defined]
     gpts = list((await session.execute(query)).scalars())
     return Page(gpts[:per_page], len(gpts) > per_page)
 

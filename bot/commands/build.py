@@ -86,8 +86,8 @@ async def _send_dm(ctx: Ctx, reply: Reply) -> Sent:
         sent = await ctx.send(Reply(text=reply.text, card=reply.card, actions=reply.actions, target=Target.DM))
     except DeliveryRefused:
         raise UserError("I cannot send you a direct message. Please allow DMs from this server's members, then try again.") from None
-    if not getattr(ctx, "_dm_notice", False):
-        setattr(ctx, "_dm_notice", True)
+    if not ctx.dm_notice_sent:
+        ctx.dm_notice_sent = True
         await ctx.say("I sent you a DM to carry on there.")
     return sent
 
@@ -182,7 +182,7 @@ async def mine(ctx: Ctx) -> None:
             ctx._("{status} · {visibility} · v{version} · {uses} uses · {rating}",
                   status=ctx._(gpt.status), visibility=ctx._(gpt.visibility), version=gpt.version_count,
                   uses=gpt.uses, rating=rating_text(ctx, gpt))
-            + (ctx._(" · remixed {count}×", count=remixes[gpt.id]) if remixes.get(gpt.id or 0) else ""),
+            + (ctx._(" · remixed {count}×", count=remixes[gpt.id or 0]) if remixes.get(gpt.id or 0) else ""),
             inline=False,
         )
         for gpt in own[:25]

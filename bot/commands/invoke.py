@@ -95,7 +95,7 @@ async def use(ctx: Ctx, gpt: str) -> None:
         raise UserError("`/gpt use` works in a DM with me. Here, use `/gpt ask {slug} …`.", slug=found.slug)
     async with ctx.db.session() as session:
         version = await get_version(session, _version_id(found))
-        conversation = _new_conversation(ctx, found, version.id, kind="dm")
+        conversation = _new_conversation(ctx, found, version.id or 0, kind="dm")
         session.add(conversation)
     from bot.commands.cards import starter_buttons
 

@@ -2,7 +2,7 @@
 full-text search over GPTs (FTS5 on SQLite, a generated tsvector with a GIN index on PostgreSQL)
 
 Revision ID: 0001_core
-Revises: 
+Revises:
 Create Date: 2026-11-22 00:21:29.288519
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
-
 
 revision = '0001_core'
 down_revision = None
