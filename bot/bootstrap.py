@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from billing import tracking
@@ -43,6 +44,19 @@ class App:
         await self.services.db.dispose()
 
 
+def answer_deadline(settings: Settings) -> timedelta:
+    """How long a use may stay pending before it is surely dead.
+
+    The embedded SQLite store has one process, so at its start-up every pending use is an
+    orphan of the last run. On a shared PostgreSQL other replicas may be answering right now:
+    only uses older than the longest possible answer are orphans.
+    """
+    if settings.is_sqlite:
+        return timedelta(0)
+    attempts = settings.llm_max_retries + 1
+    return timedelta(seconds=settings.llm_timeout * attempts + settings.llm_stall_timeout + 30)
+
+
 def make_gateway(settings: Settings) -> LLMGateway:
     return LLMGateway(
         base_url=settings.llm_base_url,
@@ -69,7 +83,7 @@ async def bootstrap(settings: Settings, *, llm: LLMGateway | None = None, migrat
         await db.dispose()
         raise RuntimeError("The database has no schema yet. Run `gptstore db upgrade` first.")
     async with db.session() as session:
-        interrupted = await tracking.fail_interrupted(session)
+        interrupted = await tracking.fail_interrupted(session, older_than=answer_deadline(settings))
     if interrupted:
         log.warning("marked %d interrupted invocations as failed", interrupted)
     services = Services(settings=settings, db=db, llm=llm or make_gateway(settings), tr=Translator())

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -34,10 +32,9 @@ def settings_or_exit(config: Path | None) -> Settings:
     except SettingsError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from bot.logs import configure
+
+    configure(settings.log_level, settings.secret_values())
     return settings
 
 
@@ -147,3 +144,7 @@ def _register_more() -> None:
 def main() -> None:
     _register_more()
     app()
+
+
+if __name__ == "__main__":
+    main()

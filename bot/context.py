@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ class Services:
     llm: LLMGateway
     tr: Translator
     extras: dict[str, Any] = field(default_factory=dict)
+    cutting: asyncio.Event = field(default_factory=asyncio.Event)  # set at shutdown: streams end now
 
 
 @dataclass

@@ -7,6 +7,7 @@ is (translated), anything else is logged with an incident id and only that id is
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from typing import Any
@@ -19,22 +20,55 @@ from bot.catalog import ACTIONS, COMMANDS, CommandSpec, OptionType
 from bot.context import Ctx, Services
 from bot.errors import UserError
 from bot.events import Action, Autocomplete, Command, Event, HomeOpen, Message
-from bot.i18n import normalize_locale
+from bot.i18n import N_, normalize_locale
+from bot.logs import current_event
 from bot.replies import Choice, Outbox, Reply
 from store import search
 from store.accounts import ensure_workspace, resolve_account
 from store.models import SeenEvent
 
 log = logging.getLogger(__name__)
+RESTARTING = N_("The bot is restarting. Please try again in a moment.")
 
 
 class Core:
     def __init__(self, services: Services) -> None:
         self.services = services
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._accepting = True
         commands.load()
 
     async def handle(self, event: Event, out: Outbox) -> None:
         locale = normalize_locale(event.actor.locale, self.services.settings.default_locale)
+        current_event.set(event.event_id or "-")
+        if not self._accepting:
+            await self._say(out, locale, RESTARTING)
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            await self._handle(event, out, locale)
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+
+    async def shutdown(self, grace: float = 10.0) -> None:
+        """Stop taking events; let answers in flight finish for half the grace, then cut them
+        with a message (streams check `services.cutting` between chunks), then cancel what is left."""
+        self._accepting = False
+        pending = {t for t in self._inflight if t is not asyncio.current_task()}
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=grace / 2)
+        if pending:
+            self.services.cutting.set()
+            _, pending = await asyncio.wait(pending, timeout=grace / 2)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
+
+    async def _handle(self, event: Event, out: Outbox, locale: str) -> None:
         try:
             if not await self._first_delivery(event):
                 log.info("duplicate delivery ignored", extra={"event_id": event.event_id})

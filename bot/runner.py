@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from rich.console import Console
 
+from bot.bootstrap import App
 from config import Settings
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,31 @@ async def run_adapters(settings: Settings, *, scheduler: bool, out: Console) -> 
                 pass
             else:
                 app.closers.append(await start_scheduler(app))
+        sweeper = asyncio.create_task(sweep_interrupted(app))
         out.print("gptstore is running. Ctrl-C to stop.")
         await stop.wait()
+        out.print("Stopping: finishing the answers in flight…")
+        sweeper.cancel()
+        await app.core.shutdown(SHUTDOWN_GRACE)
     finally:
         await app.aclose()
     return 0
+
+
+SHUTDOWN_GRACE = 10.0
+
+
+async def sweep_interrupted(app: App, every: float = 60.0) -> None:
+    """Mark uses orphaned by a replica that died as failed, so they never stay pending."""
+    from billing.tracking import fail_interrupted
+    from bot.bootstrap import answer_deadline
+
+    while True:
+        await asyncio.sleep(every)
+        try:
+            async with app.db.session() as session:
+                count = await fail_interrupted(session, older_than=answer_deadline(app.settings))
+            if count:
+                log.warning("marked %d orphaned invocations as failed", count)
+        except Exception:
+            log.exception("sweeping interrupted invocations failed; will retry")

@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     rewards_eligible_regions: CommaList = Field(
         default_factory=list, validation_alias=_env("rewards_eligible_regions")
     )
+    # encrypts creators' payout destinations at rest; without it only a hash and a mask are kept
+    rewards_payout_key: SecretStr | None = Field(None, validation_alias=_env("rewards_payout_key"))
 
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", validation_alias=_env("log_level"))
 
@@ -163,6 +165,13 @@ class Settings(BaseSettings):
         if self.llm_moderation is not None:
             return self.llm_moderation
         return bool(self.llm_api_key) and (self.llm_base_url or "").startswith("https://api.openai.com")
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redaction filter."""
+        values = [v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr)]
+        if "@" in self.database_url and ":" in self.database_url.split("://", 1)[1].split("@")[0]:
+            values.append(self.database_url.split("://", 1)[1].split("@")[0].split(":", 1)[1])
+        return [v for v in values if v]
 
     def masked(self) -> dict[str, str]:
         """The effective settings for `gptstore config show`, secrets replaced by a mask."""

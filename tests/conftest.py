@@ -61,10 +61,12 @@ async def fake_llm() -> AsyncIterator[FakeOpenAI]:
 
 
 def make_settings(database_url: str, llm_url: str | None, **extra: object) -> Settings:
-    return load_settings(
+    values: dict[str, object] = dict(
         database_url=database_url, llm_base_url=llm_url, llm_api_key=None, llm_models=["gpt-4o-mini", "gpt-4o"],
-        llm_max_retries=1, llm_stall_timeout=2.0, llm_timeout=10.0, **extra,
+        llm_max_retries=1, llm_stall_timeout=2.0, llm_timeout=10.0,
     )
+    values.update(extra)
+    return load_settings(**values)
 
 
 @pytest.fixture

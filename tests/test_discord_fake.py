@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -42,8 +43,11 @@ class FeedbackModal(discord.ui.Modal, title="Feedback"):
 
 
 class Bot(discord.Client):
-    def __init__(self, *, sync_guild: int | None = GUILD_ID, **kwargs: object) -> None:
-        super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.05, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self, *, sync_guild: int | None = GUILD_ID, intents: discord.Intents | None = None, **kwargs: object
+    ) -> None:
+        intents = intents or discord.Intents.default()
+        super().__init__(intents=intents, guild_ready_timeout=0.05, **kwargs)  # type: ignore[arg-type]
         self.tree = app_commands.CommandTree(self)
         self.sync_guild = sync_guild
         self.events: list[tuple[str, object]] = []
@@ -54,7 +58,9 @@ class Bot(discord.Client):
             await interaction.response.defer(thinking=True)
             await interaction.followup.send("pong")
 
-        async def fruit_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        async def fruit_choices(
+            interaction: discord.Interaction, current: str
+        ) -> list[app_commands.Choice[str]]:
             fruits = ["apple", "apricot", "banana", "cherry"]
             return [app_commands.Choice(name=f, value=f) for f in fruits if f.startswith(current)]
 
@@ -88,12 +94,16 @@ class Bot(discord.Client):
     async def setup_hook(self) -> None:
         self.add_view(PersistentView(self))
         if self.sync_guild is not None:
-            await self.tree.sync(guild=discord.Object(self.sync_guild))
+            guild = discord.Object(self.sync_guild)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
 
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot:
             return
-        if message.guild is None:
+        if message.guild is not None:
+            self.events.append(("guild_message", message.content))
+        else:
             await message.reply(f"echo: {message.content}")
 
 
@@ -105,7 +115,13 @@ class Env:
 
 async def _start(client: discord.Client, fake: FakeDiscord, shards: int | None = None) -> asyncio.Task[None]:
     task = asyncio.create_task(client.start("fake-token"))
-    await fake.wait_ready(shards=shards)
+    ready = asyncio.create_task(fake.wait_ready(shards=shards))
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if not ready.done():  # the client died first: surface its error
+        ready.cancel()
+        await client.close()
+        await task
+    await ready
     await asyncio.wait_for(client.wait_until_ready(), 5)
     return task
 
@@ -148,7 +164,7 @@ async def env() -> AsyncIterator[Env]:
 async def test_login_sync_and_ready(env: Env) -> None:
     fake, bot = env.fake, env.bot
     paths = [(c.method, c.route) for c in fake.calls]
-    assert paths[:2] == [("GET", "/users/@me"), ("GET", "/applications/@me")]
+    assert paths[:2] == [("GET", "/users/@me"), ("GET", "/oauth2/applications/@me")]
     assert ("PUT", "/applications/{application_id}/guilds/{guild_id}/commands") in paths
     assert bot.user is not None and bot.user.id == fake.application_id
     guild = bot.get_guild(GUILD_ID)
@@ -162,13 +178,17 @@ async def test_login_sync_and_ready(env: Env) -> None:
 async def test_slash_command_defer_then_followup(env: Env) -> None:
     fake = env.fake
     n = len(fake.calls)
-    h = await fake.interact(fake.slash_command(guild_id=GUILD_ID, channel_id=CHANNEL_ID, user_id=MEMBER_ID, name="ping"))
+    h = await fake.interact(
+        fake.slash_command(guild_id=GUILD_ID, channel_id=CHANNEL_ID, user_id=MEMBER_ID, name="ping")
+    )
     assert (await h.response())["type"] == 5
     followups = await h.wait_followups(1)
     assert followups[0]["content"] == "pong"
     # after a deferred reply the first follow-up edits the "thinking" message (Discord's behaviour)
     assert h.original is not None and h.original["content"] == "pong" and not h.original["flags"] & 128
-    calls = [c for c in fake.calls[n:] if c.route and ("/interactions/" in c.route or "/webhooks/" in c.route)]
+    calls = [
+        c for c in fake.calls[n:] if c.route and ("/interactions/" in c.route or "/webhooks/" in c.route)
+    ]
     assert [(c.method, c.route) for c in calls] == [
         ("POST", "/interactions/{interaction_id}/{token}/callback"),
         ("POST", "/webhooks/{webhook_id}/{token}"),
@@ -212,7 +232,11 @@ async def test_user_option_is_resolved(env: Env) -> None:
     fake = env.fake
     h = await fake.interact(
         fake.slash_command(
-            guild_id=GUILD_ID, channel_id=CHANNEL_ID, user_id=OWNER_ID, name="whois", options={"user": MEMBER_ID}
+            guild_id=GUILD_ID,
+            channel_id=CHANNEL_ID,
+            user_id=OWNER_ID,
+            name="whois",
+            options={"user": MEMBER_ID},
         )
     )
     assert (await h.response())["data"]["content"] == f"{MEMBER_ID} Member"
@@ -222,7 +246,12 @@ async def test_autocomplete_returns_choices(env: Env) -> None:
     fake = env.fake
     h = await fake.interact(
         fake.autocomplete(
-            guild_id=GUILD_ID, channel_id=CHANNEL_ID, user_id=MEMBER_ID, name="fruit", focused="name", value="ap"
+            guild_id=GUILD_ID,
+            channel_id=CHANNEL_ID,
+            user_id=MEMBER_ID,
+            name="fruit",
+            focused="name",
+            value="ap",
         )
     )
     cb = await h.response()
@@ -256,7 +285,10 @@ async def test_modal_open_and_submit(env: Env) -> None:
     assert cb["type"] == 9 and cb["data"]["title"] == "Feedback"
     h2 = await fake.interact(
         fake.modal_submit(
-            custom_id=cb["data"]["custom_id"], fields={"feedback:text": "great"}, user_id=MEMBER_ID, channel_id=CHANNEL_ID
+            custom_id=cb["data"]["custom_id"],
+            fields={"feedback:text": "great"},
+            user_id=MEMBER_ID,
+            channel_id=CHANNEL_ID,
         )
     )
     cb2 = await h2.response()
@@ -265,7 +297,9 @@ async def test_modal_open_and_submit(env: Env) -> None:
 
 async def test_thread_from_interaction_message(env: Env) -> None:
     fake, bot = env.fake, env.bot
-    h = await fake.interact(fake.slash_command(guild_id=GUILD_ID, channel_id=CHANNEL_ID, user_id=MEMBER_ID, name="talk"))
+    h = await fake.interact(
+        fake.slash_command(guild_id=GUILD_ID, channel_id=CHANNEL_ID, user_id=MEMBER_ID, name="talk")
+    )
     await h.response()
     original = await h.wait_original()
     thread_id = int(original["id"])  # a thread started from a message shares its id
@@ -299,6 +333,41 @@ async def test_dm_message_gets_reply_and_closed_dms_raise(env: Env) -> None:
     assert fake.calls[-1].status == 403 and fake.calls[-1].route == "/channels/{channel_id}/messages"
 
 
+async def test_reconnect_resumes_and_guild_join_after_ready(env: Env) -> None:
+    fake, bot = env.fake, env.bot
+    resumed = asyncio.Event()
+
+    async def on_resumed() -> None:
+        resumed.set()
+
+    bot.on_resumed = on_resumed  # type: ignore[attr-defined]  # discord.py looks up on_<event> on the client
+    await fake.request_reconnect()  # op 7: discord.py closes and RESUMEs on resume_gateway_url
+    await asyncio.wait_for(resumed.wait(), 5)
+    h = await fake.interact(
+        fake.slash_command(guild_id=GUILD_ID, channel_id=CHANNEL_ID, user_id=MEMBER_ID, name="ping")
+    )
+    assert (await h.response())["type"] == 5
+    # a guild added while connected arrives as GUILD_CREATE (a guild join)
+    fake.add_guild(OTHER_GUILD_ID, "Joined later", owner_id=OWNER_ID)
+    for _ in range(100):
+        if bot.get_guild(OTHER_GUILD_ID) is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert bot.get_guild(OTHER_GUILD_ID) is not None
+
+
+async def test_file_upload_is_parsed_from_multipart(env: Env) -> None:
+    fake, bot = env.fake, env.bot
+    channel = bot.get_channel(CHANNEL_ID)
+    assert isinstance(channel, discord.TextChannel)
+    sent = await channel.send("see attached", file=discord.File(io.BytesIO(b"hello"), "notes.txt"))
+    assert sent.attachments[0].filename == "notes.txt" and sent.attachments[0].size == 5
+    call = fake.calls[-1]
+    assert call.json["content"] == "see attached"  # payload_json, parsed
+    assert call.files[0]["filename"] == "notes.txt" and call.files[0]["data"] == b"hello"
+    assert not fake.errors
+
+
 async def test_unknown_route_is_404_and_recorded(env: Env) -> None:
     fake, bot = env.fake, env.bot
     with pytest.raises(discord.NotFound):
@@ -309,20 +378,42 @@ async def test_unknown_route_is_404_and_recorded(env: Env) -> None:
 
 async def test_guild_message_content_needs_intent_unless_mentioned(env: Env) -> None:
     fake, bot = env.fake, env.bot
-    seen: list[str] = []
-    done = asyncio.Event()
-
-    async def on_message(message: discord.Message) -> None:
-        if message.guild is not None and not message.author.bot:
-            seen.append(message.content)
-            if len(seen) == 2:
-                done.set()
-
-    bot.add_listener(on_message)
     await fake.send_message(channel_id=CHANNEL_ID, author_id=MEMBER_ID, content="secret")
-    await fake.send_message(channel_id=CHANNEL_ID, author_id=MEMBER_ID, content=f"<@{fake.application_id}> hi")
-    await asyncio.wait_for(done.wait(), 5)
+    await fake.send_message(
+        channel_id=CHANNEL_ID, author_id=MEMBER_ID, content=f"<@{fake.application_id}> hi"
+    )
+    for _ in range(100):
+        seen = [content for kind, content in bot.events if kind == "guild_message"]
+        if len(seen) == 2:
+            break
+        await asyncio.sleep(0.01)
     assert seen == ["", f"<@{fake.application_id}> hi"]  # Intents.default() lacks message_content
+    assert fake.messages(CHANNEL_ID) == [
+        "secret",
+        f"<@{fake.application_id}> hi",
+    ]  # the store keeps the truth
+
+
+async def test_members_intent_chunks_guild_at_startup() -> None:
+    async with FakeDiscord() as fake:
+        fake.add_user(MEMBER_ID, "Member")
+        fake.add_guild(GUILD_ID, "G", owner_id=OWNER_ID, members=[{"id": MEMBER_ID, "nick": "Mem"}])
+        with fake.patch_discord():
+            intents = discord.Intents.default()
+            intents.members = True  # discord.py then sends op 8 and waits for GUILD_MEMBERS_CHUNK
+            bot = Bot(sync_guild=None, intents=intents)
+            started = time.perf_counter()
+            task = await _start(bot, fake)
+            try:
+                assert time.perf_counter() - started < 3  # no chunk timeout
+                guild = bot.get_guild(GUILD_ID)
+                assert guild is not None and guild.chunked
+                member = guild.get_member(MEMBER_ID)
+                assert member is not None and member.display_name == "Mem"
+                assert {m.id for m in guild.members} == {fake.application_id, OWNER_ID, MEMBER_ID}
+            finally:
+                await _stop(bot, task)
+    _assert_no_leftover_tasks()
 
 
 async def test_auto_sharded_client_gets_ready_on_both_shards() -> None:
@@ -345,7 +436,9 @@ async def test_auto_sharded_client_gets_ready_on_both_shards() -> None:
                 assert shards == [(0, 2), (1, 2)]
                 # an interaction in guild 1 reaches only shard 1, exactly once
                 ch = int(fake.guild(OTHER_GUILD_ID)["channels"][0]["id"])
-                payload = fake.slash_command(guild_id=OTHER_GUILD_ID, channel_id=ch, user_id=OWNER_ID, name="nope")
+                payload = fake.slash_command(
+                    guild_id=OTHER_GUILD_ID, channel_id=ch, user_id=OWNER_ID, name="nope"
+                )
                 assert await fake.send_dispatch("INTERACTION_CREATE", payload) == 1
             finally:
                 await _stop(bot, task)
@@ -367,19 +460,26 @@ async def test_protocol_rules_without_a_bot() -> None:
             async with http.post(base + path, json=body) as r:
                 return r.status, (await r.json() if r.status != 204 else {})
 
-        status, body = await post(f"/webhooks/{fake.application_id}/{fast['token']}?wait=1", {"content": "early"})
+        status, body = await post(
+            f"/webhooks/{fake.application_id}/{fast['token']}?wait=1", {"content": "early"}
+        )
         assert (status, body["code"]) == (404, 10015)
-        status, body = await post(f"/interactions/{fast['id']}/{fast['token']}/callback?with_response=1", {"type": 5})
+        status, body = await post(
+            f"/interactions/{fast['id']}/{fast['token']}/callback?with_response=1", {"type": 5}
+        )
         assert status == 200 and body["interaction"]["response_message_loading"] is True
         status, body = await post(f"/interactions/{fast['id']}/{fast['token']}/callback", {"type": 4})
         assert (status, body["code"]) == (400, 40060)
         status, body = await post(f"/webhooks/{fake.application_id}/{fast['token']}?wait=1", {})
         assert (status, body["code"]) == (400, 50006)
-        status, body = await post(f"/webhooks/{fake.application_id}/{fast['token']}?wait=1", {"content": "x" * 2001})
+        status, body = await post(
+            f"/webhooks/{fake.application_id}/{fast['token']}?wait=1", {"content": "x" * 2001}
+        )
         assert (status, body["code"]) == (400, 50035) and "content" in body["errors"]
         await asyncio.sleep(0.1)
         status, body = await post(
-            f"/interactions/{payload['id']}/{payload['token']}/callback", {"type": 4, "data": {"content": "late"}}
+            f"/interactions/{payload['id']}/{payload['token']}/callback",
+            {"type": 4, "data": {"content": "late"}},
         )
         assert (status, body["code"]) == (404, 10062)
         assert [c.status for c in fake.calls] == [404, 200, 400, 400, 400, 404]
@@ -403,3 +503,16 @@ async def test_rate_limits_are_honoured_by_discord_py() -> None:
             finally:
                 await _stop(bot, task)
     _assert_no_leftover_tasks()
+
+
+async def test_rate_limit_answers_429_with_discord_headers() -> None:
+    async with FakeDiscord(rate_limit=(1, 10.0)) as fake, aiohttp.ClientSession() as http:
+        fake.add_guild(GUILD_ID, "G", owner_id=OWNER_ID, channels=[{"id": CHANNEL_ID, "name": "general"}])
+        url = f"{fake.rest_base}/channels/{CHANNEL_ID}/messages"
+        async with http.post(url, json={"content": "one"}) as r:
+            assert r.status == 200 and r.headers["X-RateLimit-Remaining"] == "0"
+        async with http.post(url, json={"content": "two"}) as r:
+            body = await r.json()
+            assert r.status == 429 and r.headers["Via"] and float(r.headers["Retry-After"]) > 0
+            assert body["message"] == "You are being rate limited." and body["retry_after"] > 0
+        assert fake.messages(CHANNEL_ID) == ["one"]

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 
 __all__ = ["FakeDiscord", "Interaction", "InteractionHandle", "RestCall", "DISCORD_EPOCH"]
 
@@ -496,6 +496,7 @@ class FakeDiscord:
         }
         self.calls: list[RestCall] = []
         self.close_dms_for: set[int] = set()
+        self.errors: list[Exception] = []  # exceptions raised inside the fake's handlers (answered 500)
         self.sent_events: list[tuple[float, str, int]] = []  # (perf_counter, event, shard_id) per dispatch
 
         self._users: dict[int, dict[str, Any]] = {self.application_id: self.bot_user}
@@ -520,6 +521,7 @@ class FakeDiscord:
         self._waiters = _Waiters()
         self._routes = self._build_routes()
         self._runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -537,12 +539,17 @@ class FakeDiscord:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self._port)
+        # a deep accept queue: a burst of hundreds of simultaneous connects (benchmarks) must not overflow
+        # the default backlog of 128, or the extra SYNs are retransmitted a second later
+        site = web.TCPSite(self._runner, self.host, self._port, backlog=4096)
         await site.start()
-        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
-        self._port = sockets[0].getsockname()[1]
+        self._port = int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
         for sess in list(self._sessions):
             with contextlib.suppress(Exception):
                 await sess.ws.close(code=1001, message=b"fake discord shutting down")
@@ -920,7 +927,8 @@ class FakeDiscord:
             member_ids = list(members)
         else:  # without the privileged intent Discord only sends the bot itself
             member_ids = [self.application_id]
-        channels, threads = [], []
+        channels: list[dict[str, Any]] = []
+        threads: list[dict[str, Any]] = []
         for cid in self._guild_channels[guild_id]:
             ch = self._channels[cid]
             (threads if ch["type"] in THREAD_TYPES else channels).append(ch)
@@ -951,7 +959,9 @@ class FakeDiscord:
             for s in sessions:
                 await s.dispatch("GUILD_CREATE", self._guild_create_payload(guild_id, intents=s.intents))
 
-        asyncio.get_running_loop().create_task(send())
+        task = asyncio.get_running_loop().create_task(send())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # ---- messages ------------------------------------------------------------------------------------
 
@@ -1429,7 +1439,7 @@ class FakeDiscord:
         elif otype == 7:
             ch = self._channels.get(sid)
             if ch is not None:
-                entry = {
+                entry: dict[str, Any] = {
                     k: ch[k]
                     for k in ("id", "name", "type", "parent_id", "thread_metadata", "guild_id")
                     if k in ch
@@ -1782,15 +1792,18 @@ class FakeDiscord:
         except _HTTPError as exc:
             status, payload = exc.status, exc.body()
             headers = exc.headers or headers
+        except Exception as exc:  # a bug in the fake: answer like Discord's 500s, keep it for the test to see
+            self.errors.append(exc)
+            status, payload = 500, {"message": f"500: Internal Server Error ({exc!r})", "code": 0}
         call.status = status
         call.response = payload
         call.responded_at = time.perf_counter()
         self._waiters.notify()
         if status == 204 or payload is None:
             return web.Response(status=204, headers=headers)
-        return web.Response(
-            status=status, text=_dumps(payload), content_type="application/json", headers=headers
-        )
+        # exactly "application/json", no charset: discord.py compares the header verbatim, as Discord sends it
+        headers["Content-Type"] = "application/json"
+        return web.Response(status=status, body=_dumps(payload).encode(), headers=headers)
 
     async def _read_body(self, request: web.Request) -> tuple[Any, list[dict[str, Any]]]:
         if not request.can_read_body:
@@ -1801,14 +1814,16 @@ class FakeDiscord:
             files: list[dict[str, Any]] = []
             reader = await request.multipart()
             async for part in reader:
+                if not isinstance(part, BodyPartReader):
+                    continue
                 if part.name == "payload_json":
-                    body = json.loads(await part.text())  # type: ignore[union-attr]
+                    body = json.loads(await part.text())
                 else:
-                    data = await part.read()  # type: ignore[union-attr]
+                    data = await part.read()
                     files.append(
                         {
                             "name": part.name,
-                            "filename": part.filename,  # type: ignore[union-attr]
+                            "filename": part.filename,
                             "content_type": part.headers.get("Content-Type", "application/octet-stream"),
                             "data": bytes(data),
                         }
@@ -2278,7 +2293,9 @@ class FakeDiscord:
                 out.append(att)
         for i, f in enumerate(files):
             aid = self._next_snowflake()
-            meta = next((a for a in data.get("attachments", []) or [] if str(a.get("id")) == str(i)), {})
+            meta: dict[str, Any] = next(
+                (a for a in data.get("attachments", []) or [] if str(a.get("id")) == str(i)), {}
+            )
             name = meta.get("filename") or f["filename"] or f"file{i}"
             att = {
                 "id": str(aid),
@@ -2683,10 +2700,10 @@ class FakeDiscord:
 
     async def _request_members(self, sess: _Session, d: dict[str, Any]) -> None:
         guild_ids = d.get("guild_id")
-        for gid in guild_ids if isinstance(guild_ids, list) else [guild_ids]:
-            gid = int(gid)
-            if gid not in self._members:
+        for raw_gid in guild_ids if isinstance(guild_ids, list) else [guild_ids]:
+            if raw_gid is None or int(raw_gid) not in self._members:
                 continue
+            gid = int(raw_gid)
             members = self._members[gid]
             uids = list(members)
             not_found: list[str] = []
