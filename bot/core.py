@@ -79,7 +79,10 @@ class Core:
             await self._say(out, locale, exc.msgid, **exc.params)
         except (OperationalError, PoolTimeout, ConnectionError, OSError) as exc:
             incident = secrets.token_hex(4)
-            log.error("store unavailable [%s]: %s", incident, type(exc).__name__, extra={"event_id": event.event_id})
+            log.error(
+                "store unavailable [%s]: %s: %s", incident, type(exc).__name__, str(exc).splitlines()[0][:300] if str(exc) else "",
+                extra={"event_id": event.event_id},
+            )
             await self._say(
                 out, locale, "The store is briefly unavailable. Please try again in a moment. (incident {incident})",
                 incident=incident,

@@ -149,3 +149,19 @@ async def test_turns_are_pinned_to_version(app: App, terminal: Terminal, fake_ll
     await t.run(":in #general", "/gpt ask math-tutor third")
     assert "strict tutor" in fake_llm.requests[-1]["messages"][0]["content"]
     assert len(await rows(app, Turn)) == 6
+
+
+async def test_mention_hands_the_thread_to_another_gpt(app: App, terminal: Terminal, fake_llm: FakeOpenAI) -> None:
+    t = terminal
+    await build_tutor(t)
+    await t.run("/gpt create", "fields", "Story Teller", "Tells stories.", "You tell short stories.", "skip", "1",
+                "1", "public", "publish")
+    await t.run(":as bob", ":in #general", "/gpt ask math-tutor what is 3 squared?", ":press Continue in thread")
+    out = await t.run(":in t1", "@Story Teller: make it a story")
+    assert "Handing this conversation to **Story Teller**" in out
+    assert "**Story Teller** · by Alice" in out
+    sent = fake_llm.requests[-1]["messages"]
+    assert "short stories" in sent[0]["content"]
+    assert [m["content"] for m in sent[1:]] == ["what is 3 squared?", "Answer 1: what is 3 squared?", "make it a story"]
+    out = await t.run("and a sequel")
+    assert "**Story Teller** · by Alice" in out  # the thread now follows the new GPT

@@ -8,7 +8,6 @@ pending before the call and completed when the stream ends, whatever way it ends
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import AsyncIterator
 
@@ -240,20 +239,36 @@ async def _record(
 
 async def continue_conversation(ctx: Ctx, conversation: Conversation, text: str) -> None:
     """A message in a thread or DM that follows a GPT; `@other-gpt …` hands the conversation over."""
-    handoff = re.match(r"^@([\w][\w .&'-]{1,39}?)(?::|\s|$)\s*(.*)$", text.strip(), re.S)
-    if handoff:
-        try:
-            other = await resolve(ctx, handoff.group(1))
-        except NotFound:
-            other = None
-        if other is not None and other.id != conversation.gpt_id:
-            conversation.gpt_id = other.id or 0
-            conversation.version_id = _version_id(other)
-            async with ctx.db.session() as session:
-                session.add(conversation)
-            await ctx.send(Reply(text=ctx._("Handing this conversation to **{name}**.", name=other.name)))
-            text = handoff.group(2) or ctx._("Please continue from here.")
+    other, rest = await _mentioned_gpt(ctx, text)
+    if other is not None and other.id != conversation.gpt_id:
+        conversation.gpt_id = other.id or 0
+        conversation.version_id = _version_id(other)
+        async with ctx.db.session() as session:
+            session.add(conversation)
+        await ctx.send(Reply(text=ctx._("Handing this conversation to **{name}**.", name=other.name)))
+        text = rest or ctx._("Please continue from here.")
     await answer(ctx, conversation, check_prompt(ctx, text))
+
+
+async def _mentioned_gpt(ctx: Ctx, text: str) -> tuple[Gpt | None, str]:
+    """`@Math Tutor: why?` or `@math-tutor why?` → (that GPT, "why?"); names may have spaces,
+    so the longest run of leading words that names a GPT wins."""
+    stripped = text.strip()
+    if not stripped.startswith("@") or stripped.startswith(("@everyone", "@here")):
+        return None, text
+    words = stripped[1:].split(" ")
+    async with ctx.db.reader() as session:
+        for count in range(min(len(words), 6), 0, -1):
+            ref = " ".join(words[:count]).rstrip(":,")
+            if not ref:
+                continue
+            gpt = await find_gpt(session, ref, viewer_id=ctx.account_id)
+            if gpt is not None:
+                rest = " ".join(words[count:]).strip()
+                if " ".join(words[:count]).endswith(":") is False and rest.startswith(":"):
+                    rest = rest[1:].strip()
+                return gpt, rest
+    return None, text
 
 
 async def _conversation(ctx: Ctx, raw_id: str) -> Conversation:
