@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     # store
     database_url: str = Field("sqlite+aiosqlite:///./gptstore.db", validation_alias=_env("database_url"))
     database_pool_size: int = Field(10, ge=1, le=200, validation_alias=_env("database_pool_size"))
+    database_lock_timeout: float = Field(15.0, gt=0, le=300, validation_alias=_env("database_lock_timeout"))
 
     # LLM gateway
     llm_base_url: str | None = Field(None, validation_alias=_env("llm_base_url", "OPENAI_BASE_URL"))
