@@ -1,0 +1,142 @@
+"""The instruction leak guard: an answer may not quote a long run of its GPT's instructions.
+
+Why: the system prompt already asks the model to keep its instructions private, but models can be
+talked out of it. This is the check on what actually comes out. Text is compared after
+normalising case and collapsing whitespace; a run of `threshold` characters that also appears in
+the instructions is a leak (60 by default: about a dozen words; for instructions shorter than
+that, the whole of them, if at least `MIN_RUN` characters long).
+
+Answers stream, so the guard works on the stream: it holds back the tail of the answer that is
+currently matching the instructions and releases it as soon as the match breaks below the
+threshold. A leak is therefore caught before any of the quoted run is shown; what was shown
+before it stays, the rest of the answer is dropped. A suffix automaton of the instructions makes
+each character O(1) amortised, whatever the length of the instructions.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from functools import lru_cache
+
+LEAK_RUN = 60
+MIN_RUN = 24
+
+
+def normalize(text: str) -> str:
+    """Case-folded, whitespace collapsed to single spaces, stripped: the form runs are compared in."""
+    out: list[str] = []
+    space = True
+    for char in text:
+        if char.isspace():
+            if not space:
+                out.append(" ")
+            space = True
+        else:
+            out.append(char.casefold())
+            space = False
+    return "".join(out).rstrip(" ")
+
+
+@lru_cache(maxsize=256)
+def _automaton(text: str) -> tuple[list[dict[str, int]], list[int], list[int]]:
+    """Suffix automaton of `text`: transitions, suffix links, longest length per state."""
+    nxt: list[dict[str, int]] = [{}]
+    link = [-1]
+    length = [0]
+    last = 0
+    for char in text:
+        cur = len(nxt)
+        nxt.append({})
+        length.append(length[last] + 1)
+        link.append(0)
+        p = last
+        while p != -1 and char not in nxt[p]:
+            nxt[p][char] = cur
+            p = link[p]
+        if p != -1:
+            q = nxt[p][char]
+            if length[p] + 1 == length[q]:
+                link[cur] = q
+            else:
+                clone = len(nxt)
+                nxt.append(dict(nxt[q]))
+                length.append(length[p] + 1)
+                link.append(link[q])
+                while p != -1 and nxt[p].get(char) == q:
+                    nxt[p][char] = clone
+                    p = link[p]
+                link[q] = clone
+                link[cur] = clone
+        last = cur
+    return nxt, link, length
+
+
+class LeakGuard:
+    """Feed the answer chunk by chunk; each `feed` returns the text that is safe to show now."""
+
+    def __init__(self, instructions: str, *, run: int = LEAK_RUN, min_run: int = MIN_RUN) -> None:
+        protected = normalize(instructions)
+        self.active = len(protected) >= min_run
+        self.threshold = min(run, len(protected))
+        self.leaked = False
+        self._nxt, self._link, self._len = _automaton(protected if self.active else "")
+        self._out = ""
+        self._shown = 0
+        self._state = 0
+        self._match = 0
+        self._space = True
+        self._origins: deque[int] = deque(maxlen=max(self.threshold, 1))
+
+    @property
+    def shown(self) -> str:
+        return self._out[: self._shown]
+
+    def feed(self, chunk: str) -> str:
+        if self.leaked:
+            return ""
+        if not self.active:
+            self._out += chunk
+            self._shown = len(self._out)
+            return chunk
+        start = len(self._out)
+        self._out += chunk
+        for offset, char in enumerate(chunk):
+            index = start + offset
+            if char.isspace():
+                if self._space:
+                    continue  # collapsed into the space already fed
+                self._space = True
+                self._step(" ", index)
+            else:
+                self._space = False
+                for folded in char.casefold():
+                    self._step(folded, index)
+            if self._match >= self.threshold:
+                self.leaked = True
+                return ""
+        boundary = self._origins[-self._match] if self._match else len(self._out)
+        safe = self._out[self._shown : boundary]
+        self._shown = max(self._shown, boundary)
+        return safe
+
+    def flush(self) -> str:
+        """The answer ended: the tail held back matched less than the threshold, so show it."""
+        if self.leaked:
+            return ""
+        tail = self._out[self._shown :]
+        self._shown = len(self._out)
+        return tail
+
+    def _step(self, char: str, index: int) -> None:
+        nxt, link, length = self._nxt, self._link, self._len
+        state = self._state
+        while state and char not in nxt[state]:
+            state = link[state]
+            self._match = length[state]
+        if char in nxt[state]:
+            self._state = nxt[state][char]
+            self._match += 1
+        else:
+            self._state = 0
+            self._match = 0
+        self._origins.append(index)
