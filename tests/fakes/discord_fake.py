@@ -957,7 +957,10 @@ class FakeDiscord:
 
         async def send() -> None:
             for s in sessions:
-                await s.dispatch("GUILD_CREATE", self._guild_create_payload(guild_id, intents=s.intents))
+                payload = self._guild_create_payload(guild_id, intents=s.intents)
+                # Discord leaves `unavailable` out of a join's GUILD_CREATE (false means "available again")
+                payload.pop("unavailable", None)
+                await s.dispatch("GUILD_CREATE", payload)
 
         task = asyncio.get_running_loop().create_task(send())
         self._tasks.add(task)
