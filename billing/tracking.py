@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import Gpt, Invocation, InvocationStatus, utcnow
@@ -46,12 +46,14 @@ async def begin(
         is_preview=is_preview,
         is_creator=gpt.creator_id == account_id,
     )
-    try:
-        async with session.begin_nested():
-            session.add(invocation)
-            await session.flush()
-    except IntegrityError:
-        raise DuplicateDelivery(event_key) from None
+    # One statement, no savepoint: a second delivery of the same event inserts nothing.
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(Invocation).values(**invocation.model_dump(exclude={"id"}))
+    insert = insert.on_conflict_do_nothing(index_elements=["event_key"]).returning(Invocation.id)  # type: ignore[arg-type]
+    new_id = (await session.execute(insert)).scalar_one_or_none()
+    if new_id is None:
+        raise DuplicateDelivery(event_key)
+    invocation.id = new_id
     return invocation
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from billing import tracking
+from bot import localmodel, policy
 from bot.context import Services
 from bot.core import Core
 from bot.i18n import Translator
@@ -75,8 +76,12 @@ async def bootstrap(settings: Settings, *, llm: LLMGateway | None = None, migrat
 
     The embedded SQLite store upgrades its schema by itself; PostgreSQL is upgraded by the
     operator (`gptstore db upgrade`), so that many replicas never race to migrate.
+    With no LLM endpoint configured, the `local` extra's model (if installed) is served by a
+    child process that `App.aclose()` stops (bot/localmodel.py); the gateway is the same.
     """
-    db = Database(make_engine(settings.database_url, pool_size=settings.database_pool_size))
+    db = Database(make_engine(
+        settings.database_url, pool_size=settings.database_pool_size, lock_timeout=settings.database_lock_timeout
+    ))
     if migrate if migrate is not None else settings.is_sqlite:
         await upgrade(db.engine)
     elif await current(db.engine) is None:
@@ -86,5 +91,15 @@ async def bootstrap(settings: Settings, *, llm: LLMGateway | None = None, migrat
         interrupted = await tracking.fail_interrupted(session, older_than=answer_deadline(settings))
     if interrupted:
         log.warning("marked %d interrupted invocations as failed", interrupted)
+    local = None
+    if llm is None:  # no endpoint configured: the `local` extra's model, if installed, serves instead
+        settings, local = await localmodel.start_local(settings)
     services = Services(settings=settings, db=db, llm=llm or make_gateway(settings), tr=Translator())
-    return App(settings=settings, services=services, core=Core(services))
+    if llm is None and (notice := localmodel.notice_for(settings, local)):
+        services.extras["llm_notice"] = notice
+    app = App(settings=settings, services=services, core=Core(services))
+    app.closers.append(policy.limiter(services).aclose)  # rate limits: the database, or Redis if set
+    if local is not None:
+        services.extras["local_model"] = local
+        app.closers.append(local.aclose)
+    return app

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from bot.i18n import N_
+
 if TYPE_CHECKING:
     from bot.context import Ctx
 
@@ -58,7 +60,7 @@ class CommandSpec:
         return " ".join(parts)
 
 
-GROUPS = {"gpt": "Find, use and build GPTs", "gpt-admin": "Decide which GPTs this server allows"}
+GROUPS = {"gpt": N_("Find, use and build GPTs"), "gpt-admin": N_("Decide which GPTs this server allows")}
 CATALOG: list[CommandSpec] = []
 COMMANDS: dict[tuple[str, str], CommandSpec] = {}
 ACTIONS: dict[str, Callable[[Ctx, list[str]], Awaitable[None]]] = {}

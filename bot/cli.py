@@ -58,8 +58,8 @@ def console_(
                 await adapter.run_lines(split_script(script.read_text(encoding="utf-8")))
                 return
             console.print("[bold]gptstore console[/bold] — type :help for console commands, /gpt help for the store.")
-            if not bot.services.llm.configured:
-                console.print("[yellow]No LLM endpoint is configured: the builder works field by field and GPTs cannot answer yet. Set GPTSTORE_LLM_BASE_URL / GPTSTORE_LLM_API_KEY.[/yellow]")
+            if notice := bot.services.extras.get("llm_notice"):  # the demo model, or no model at all
+                console.print(bot.services.tr(settings.default_locale, notice), style="yellow", markup=False)
             loop = asyncio.get_running_loop()
             while True:
                 try:
@@ -89,7 +89,7 @@ def run(
 
 
 @db_app.command("upgrade")
-def db_upgrade(config: ConfigOpt = None, revision: str = "heads") -> None:
+def db_upgrade(config: ConfigOpt = None, revision: str = "head") -> None:
     """Apply every pending migration."""
     from store.db import make_engine
     from store.migrate import current, upgrade
@@ -136,9 +136,17 @@ def config_show(config: ConfigOpt = None) -> None:
 
 
 def _register_more() -> None:
-    from bot import cli_gpts
+    from bot import cli_gpts, cli_operator
 
     app.add_typer(cli_gpts.app, name="gpts")
+    cli_operator.register(app)  # also adds `gpts takedown|restore`
+    from bot import cli_rewards
+
+    app.add_typer(cli_rewards.app, name="rewards")
+    app.command("scheduler")(cli_rewards.scheduler)
+    from bot import cli_discord
+
+    app.add_typer(cli_discord.app, name="discord")
 
 
 def main() -> None:

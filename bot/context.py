@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from bot.events import Action, Actor, Command, Event, Message, Place
 from bot.replies import Outbox, Reply, Sent
 from store.models import Account, Workspace
+from store.sealing import Sealer, sealer_for
 
 if TYPE_CHECKING:
     from bot.i18n import Translator
@@ -28,6 +29,14 @@ class Services:
     extras: dict[str, Any] = field(default_factory=dict)
     cutting: asyncio.Event = field(default_factory=asyncio.Event)  # set at shutdown: streams end now
 
+    @property
+    def sealer(self) -> Sealer:
+        """Seals secrets stored in the database; raises SealingUnavailable with what to set."""
+        if "sealer" not in self.extras:
+            key = self.settings.secret_key.get_secret_value() if self.settings.secret_key else None
+            self.extras["sealer"] = sealer_for(self.settings.database_url, key)
+        return self.extras["sealer"]
+
 
 @dataclass
 class Ctx:
@@ -38,6 +47,7 @@ class Ctx:
     workspace: Workspace | None
     locale: str
     dm_notice_sent: bool = False
+    memo: dict[str, Any] = field(default_factory=dict)  # this request only (e.g. a policy check it passed)
 
     @property
     def actor(self) -> Actor:

@@ -10,22 +10,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import commands
 from bot.catalog import ACTIONS, COMMANDS, CommandSpec, OptionType
 from bot.context import Ctx, Services
 from bot.errors import UserError
-from bot.events import Action, Autocomplete, Command, Event, HomeOpen, Message
+from bot.events import Action, Autocomplete, Command, Event, HomeOpen, Message, without_nul
 from bot.i18n import N_, normalize_locale
 from bot.logs import current_event
 from bot.replies import Choice, Outbox, Reply
 from store import search
-from store.accounts import ensure_workspace, resolve_account
-from store.models import SeenEvent
+from store.accounts import ensure_workspace, resolve_account, set_workspace_active
+from store.adapter_state import get_value, put_value
+from store.models import SeenEvent, utcnow
+from store.policy import find_workspace, insert_ignore
 
 log = logging.getLogger(__name__)
 RESTARTING = N_("The bot is restarting. Please try again in a moment.")
@@ -39,6 +43,7 @@ class Core:
         commands.load()
 
     async def handle(self, event: Event, out: Outbox) -> None:
+        event = without_nul(event)
         locale = normalize_locale(event.actor.locale, self.services.settings.default_locale)
         current_event.set(event.event_id or "-")
         if not self._accepting:
@@ -70,10 +75,11 @@ class Core:
 
     async def _handle(self, event: Event, out: Outbox, locale: str) -> None:
         try:
-            if not await self._first_delivery(event):
+            ctx = await self._context(event, out, locale)
+            if ctx is None:
                 log.info("duplicate delivery ignored", extra={"event_id": event.event_id})
                 return
-            ctx = await self._context(event, out, locale)
+            locale = ctx.locale
             await self._dispatch(ctx)
         except UserError as exc:
             await self._say(out, locale, exc.msgid, **exc.params)
@@ -96,6 +102,7 @@ class Core:
 
     async def autocomplete(self, event: Autocomplete) -> list[Choice]:
         """GPT names this user may see, best matches first; cheap, no writes, no dedup."""
+        event = without_nul(event)  # type: ignore[assignment]
         spec = COMMANDS.get((event.group, event.name))
         option = next((o for o in spec.options if o.name == event.option), None) if spec else None
         if option is None or option.type is not OptionType.GPT:
@@ -105,8 +112,33 @@ class Core:
                 session, platform=event.actor.platform, user_id=event.actor.user_id,
                 display_name="", locale=event.actor.locale,
             )
-            gpts = await search.autocomplete(session, event.value[:100], viewer=account.id, limit=25)
+            # a workspace's policy hides what its members may not use; its admins' own commands see past it
+            workspace = None if spec is None or spec.admin else await find_workspace(session, event.actor.platform, event.place.workspace_id)
+            gpts = await search.autocomplete(session, event.value[:100], viewer=account.id, limit=25, workspace=workspace)
         return [Choice(name=gpt.name[:100], value=gpt.slug) for gpt in gpts]
+
+    async def workspaces_joined(self, platform: str, workspaces: Iterable[tuple[str, str]]) -> None:
+        """The bot is in these workspaces (external id, name): it just joined one, or found them
+        at start-up (it may have been added while it was down). Each exists and is active."""
+        batch = list(workspaces)
+        for start in range(0, len(batch), 200):
+            async with self.services.db.session() as session:
+                for external_id, name in batch[start:start + 200]:
+                    await set_workspace_active(session, platform=platform, external_id=external_id, name=name, active=True)
+
+    async def workspace_left(self, platform: str, external_id: str) -> None:
+        """The bot was removed from a workspace: retire it (the row stays, so a return resumes it)."""
+        async with self.services.db.session() as session:
+            await set_workspace_active(session, platform=platform, external_id=external_id, active=False)
+
+    async def adapter_state(self, key: str) -> str | None:
+        """A small fact an adapter keeps across restarts and replicas (see store/adapter_state.py)."""
+        async with self.services.db.reader() as session:
+            return await get_value(session, key)
+
+    async def set_adapter_state(self, key: str, value: str) -> None:
+        async with self.services.db.session() as session:
+            await put_value(session, key, value)
 
     async def _say(self, out: Outbox, locale: str, msgid: str, **params: Any) -> None:
         try:
@@ -114,22 +146,26 @@ class Core:
         except Exception:
             log.exception("could not deliver an error message")
 
-    async def _first_delivery(self, event: Event) -> bool:
+    async def _first_delivery(self, session: AsyncSession, event: Event) -> bool:
+        """Record the delivery; False if it was seen before (a retry, or another replica has it)."""
         if isinstance(event, (Autocomplete, HomeOpen)) or not event.event_id:
             return True
-        try:
-            async with self.services.db.session() as session:
-                session.add(SeenEvent(key=f"{event.actor.platform}:{event.event_id}"[:160]))
-        except IntegrityError:
-            return False
-        return True
+        key = f"{event.actor.platform}:{event.event_id}"[:160]
+        seen = await session.execute(insert_ignore(session, SeenEvent, ["key"], key=key, created_at=utcnow()))
+        return bool(seen.rowcount)  # type: ignore[attr-defined]
 
-    async def _context(self, event: Event, out: Outbox, locale: str) -> Ctx:
+    async def _context(self, event: Event, out: Outbox, locale: str) -> Ctx | None:
+        """Who and where, or None for a duplicate delivery. One transaction for the deduplication
+        and the lookups: every event pays for one commit here, not three (bench/overhead.py)."""
         async with self.services.db.session() as session:
+            if not await self._first_delivery(session, event):
+                return None
             account = await resolve_account(
                 session, platform=event.actor.platform, user_id=event.actor.user_id,
-                display_name=event.actor.display_name, locale=locale,
+                display_name=event.actor.display_name, locale=locale if event.actor.locale else "",
             )
+            if not event.actor.locale:  # the platform does not say (a Discord message): their last known language
+                locale = normalize_locale(account.locale, locale)
             workspace = await ensure_workspace(
                 session, platform=event.actor.platform, external_id=event.place.workspace_id,
                 name=event.place.workspace_name,

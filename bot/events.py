@@ -7,7 +7,7 @@ An adapter builds one of these from a platform payload and hands it to `Core.han
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +54,17 @@ class Autocomplete:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A message the bot may answer: in a DM, in a thread it follows, or one that mentions it."""
+    """A message the bot may answer: in a DM, in a thread it follows, or one that mentions it.
+
+    `content_hidden`: the platform withheld the text (Discord without the message-content intent
+    only shows the bot DMs and messages that mention it), so the core can say how to go on."""
 
     actor: Actor
     place: Place
     event_id: str
     text: str
     mentioned: bool = False
+    content_hidden: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +87,23 @@ class HomeOpen:
 
 
 Event = Command | Autocomplete | Message | Action | HomeOpen
+
+
+def _scrub(value: object) -> object:
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+def without_nul(event: Event) -> Event:
+    """NUL characters mean nothing in chat and PostgreSQL's text refuses them: drop them at the door."""
+    actor = replace(event.actor, display_name=event.actor.display_name.replace("\x00", ""))
+    if isinstance(event, Command):
+        return replace(event, actor=actor, options={k: _scrub(v) for k, v in event.options.items()})
+    if isinstance(event, Message):
+        return replace(event, actor=actor, text=event.text.replace("\x00", ""))
+    if isinstance(event, Action):
+        return replace(event, actor=actor, action_id=event.action_id.replace("\x00", ""),
+                       values=tuple(v.replace("\x00", "") for v in event.values),
+                       form={k: v.replace("\x00", "") for k, v in event.form.items()})
+    if isinstance(event, Autocomplete):
+        return replace(event, actor=actor, value=event.value.replace("\x00", ""))
+    return replace(event, actor=actor)

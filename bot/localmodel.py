@@ -391,7 +391,12 @@ async def start_local(settings: Settings) -> tuple[Settings, LocalServer | None]
     assert server.model_id is not None
     return settings.model_copy(update={
         "llm_base_url": base_url, "llm_default_model": server.model_id, "llm_models": [],
+        # a 135M model rarely stops by itself: keep its answers to a readable length
+        "llm_max_tokens": min(settings.llm_max_tokens, LOCAL_MAX_TOKENS),
     }), server
+
+
+LOCAL_MAX_TOKENS = 300
 
 
 def notice_for(settings: Settings, server: LocalServer | None) -> str | None:

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 
 current_event: ContextVar[str] = ContextVar("current_event", default="-")
 
+NOISY = ("alembic", "httpx", "httpx2", "httpcore", "openai._base_client", "discord.gateway", "aiosqlite")
 FORMAT = "%(asctime)s %(levelname)s %(name)s event=%(event_id)s %(message)s"
 
 
@@ -55,7 +56,6 @@ def configure(level: str, secrets: Iterable[str] = (), *, stream=None) -> loggin
     handler._gptstore = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    for noisy in ("httpx", "httpcore", "openai._base_client", "discord.gateway", "aiosqlite"):
+    for noisy in NOISY:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler

@@ -42,6 +42,8 @@ async def run_adapters(settings: Settings, *, scheduler: bool, out: Console) -> 
     from bot.bootstrap import bootstrap
 
     app = await bootstrap(settings)
+    if notice := app.services.extras.get("llm_notice"):  # the demo model, or no model at all
+        out.print(app.services.tr(settings.default_locale, notice), style="yellow", markup=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -74,15 +76,18 @@ SHUTDOWN_GRACE = 10.0
 
 
 async def sweep_interrupted(app: App, every: float = 60.0) -> None:
-    """Mark uses orphaned by a replica that died as failed, so they never stay pending."""
+    """Mark uses orphaned by a replica that died as failed, so they never stay pending, and
+    forget delivery ids older than any platform retry."""
     from billing.tracking import fail_interrupted
     from bot.bootstrap import answer_deadline
+    from store.events import prune_seen
 
     while True:
         await asyncio.sleep(every)
         try:
             async with app.db.session() as session:
                 count = await fail_interrupted(session, older_than=answer_deadline(app.settings))
+                await prune_seen(session)
             if count:
                 log.warning("marked %d orphaned invocations as failed", count)
         except Exception:

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, ge=0, le=10, validation_alias=_env("llm_max_retries"))
     llm_stall_timeout: float = Field(30.0, gt=0, le=600, validation_alias=_env("llm_stall_timeout"))
     llm_moderation: bool | None = Field(None, validation_alias=_env("llm_moderation"))
+    llm_max_tokens: int = Field(1000, ge=16, le=100_000, validation_alias=_env("llm_max_tokens"))
     llm_local: bool = Field(True, validation_alias=_env("llm_local"))
 
     # conversations
@@ -78,8 +79,14 @@ class Settings(BaseSettings):
     slack_port: int = Field(3000, ge=1, le=65535, validation_alias=_env("slack_port"))
     slack_admin_users: CommaList = Field(default_factory=list, validation_alias=_env("slack_admin_users"))
 
+    # at rest: seals tokens stored in the database (a key file beside an embedded SQLite store if unset)
+    secret_key: SecretStr | None = Field(None, validation_alias=_env("secret_key"))
+
     # shared limits
     redis_url: SecretStr | None = Field(None, validation_alias=_env("redis_url"))
+    # token buckets (a minute's worth of burst, refilled evenly); 0 turns one off
+    rate_member_per_minute: int = Field(30, ge=0, le=100_000, validation_alias=_env("rate_member_per_minute"))
+    rate_workspace_per_minute: int = Field(1200, ge=0, le=1_000_000, validation_alias=_env("rate_workspace_per_minute"))
 
     # rewards (integer micro-units of `rewards_currency`)
     rewards_currency: str = Field("USD", pattern=r"^[A-Z]{3}$", validation_alias=_env("rewards_currency"))

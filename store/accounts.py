@@ -22,14 +22,14 @@ async def resolve_account(
     ).first()
     if row is not None:
         account, identity = row
-        if display_name and (account.display_name != display_name[:100] or account.locale != locale):
+        if display_name and (account.display_name != display_name[:100] or (locale and account.locale != locale)):
             account.display_name = display_name[:100]
-            account.locale = locale
+            account.locale = locale or account.locale  # "": the platform did not say; keep the last known
             identity.display_name = display_name[:100]
         return account
     try:
         async with session.begin_nested():
-            account = Account(display_name=(display_name or user_id)[:100], locale=locale)
+            account = Account(display_name=(display_name or user_id)[:100], locale=locale or "en")
             session.add(account)
             await session.flush()
             assert account.id is not None
@@ -86,3 +86,15 @@ async def creator_names(session: AsyncSession, account_ids: set[int]) -> dict[in
         select(Account.id, Account.display_name).where(Account.id.in_(account_ids))  # type: ignore[union-attr]
     )
     return {account_id: name for account_id, name in rows.all()}
+
+
+async def set_workspace_active(
+    session: AsyncSession, *, platform: str, external_id: str, name: str = "", active: bool
+) -> Workspace:
+    """The bot joined (active) or left (retired) a workspace; the row is kept, so a return resumes it."""
+    workspace = await ensure_workspace(session, platform=platform, external_id=external_id, name=name)
+    assert workspace is not None
+    if workspace.active != active:
+        workspace.active = active
+        session.add(workspace)
+    return workspace

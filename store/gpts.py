@@ -45,6 +45,8 @@ def can_see(gpt: Gpt, viewer_id: int | None, *, by_slug: bool = False) -> bool:
         return False
     if viewer_id is not None and gpt.creator_id == viewer_id:
         return True
+    if gpt.taken_down_at is not None:  # the operator took it down: gone for all but its creator
+        return False
     if gpt.status != GptStatus.PUBLISHED:
         return False
     if gpt.visibility == Visibility.PUBLIC:

@@ -20,7 +20,7 @@ def alembic_config(url: str = "") -> Config:
     return cfg
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     cfg = alembic_config()
 
     def _upgrade(connection) -> None:  # type: ignore[no-untyped-def]

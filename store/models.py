@@ -56,6 +56,9 @@ class Account(SQLModel, table=True):
     display_name: str = Field(max_length=100)
     locale: str = Field(default="en", max_length=10)
     created_at: datetime = Field(default_factory=utcnow)
+    # set by the operator (`gptstore creators ban`): the account's GPTs vanish and it cannot publish
+    banned_at: datetime | None = None
+    ban_reason: str | None = Field(default=None, max_length=500)
 
 
 class Identity(SQLModel, table=True):
@@ -104,6 +107,9 @@ class Gpt(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
     published_at: datetime | None = None
+    # set by the operator (`gptstore gpts takedown`): hidden everywhere, answers nothing, earns nothing
+    taken_down_at: datetime | None = None
+    takedown_reason: str | None = Field(default=None, max_length=500)
 
 
 class GptVersion(SQLModel, table=True):

@@ -63,7 +63,7 @@ async def fake_llm() -> AsyncIterator[FakeOpenAI]:
 def make_settings(database_url: str, llm_url: str | None, **extra: object) -> Settings:
     values: dict[str, object] = dict(
         database_url=database_url, llm_base_url=llm_url, llm_api_key=None, llm_models=["gpt-4o-mini", "gpt-4o"],
-        llm_max_retries=1, llm_stall_timeout=2.0, llm_timeout=10.0,
+        llm_max_retries=1, llm_stall_timeout=2.0, llm_timeout=10.0, secret_key="test-sealing-key-9c1f0b7e5d",
     )
     values.update(extra)
     return load_settings(**values)
@@ -102,3 +102,19 @@ def _no_env_leaks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 __all__ = ["Terminal", "make_settings", "asyncio"]
+
+
+@pytest.fixture(autouse=True)
+def _no_local_model(_no_env_leaks: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the `local` extra installed, a bot with no endpoint would start the 135M model; tests
+    that mean "nothing configured" must not. tests/test_localmodel.py turns it on explicitly."""
+    monkeypatch.setenv("GPTSTORE_LLM_LOCAL", "false")
+
+
+@pytest.fixture
+async def slack_env(app: App, fake_llm: FakeOpenAI) -> AsyncIterator[object]:
+    """The real Bolt app of the Slack adapter on 127.0.0.1 in front of the fake Slack Web API."""
+    from tests.slack_env import open_slack_env
+
+    async with open_slack_env(app, fake_llm) as env:
+        yield env

@@ -52,6 +52,7 @@ async def test_alice_builds_bob_uses(app: App, terminal: Terminal, fake_llm: Fak
     assert "(new thread t1: Math Tutor — How do I solve x + 3 = 5?)" in out
     out = await t.run(":in t1", "And 2x + 3 = 7?")
     assert "Answer 2: And 2x + 3 = 7?" in out  # the thread carries the history
+    assert fake_llm.requests[-1]["max_tokens"] == 1000  # answers are bounded (GPTSTORE_LLM_MAX_TOKENS)
     last = fake_llm.requests[-1]["messages"]
     assert [m["role"] for m in last] == ["system", "user", "assistant", "user"]
 
@@ -165,3 +166,29 @@ async def test_mention_hands_the_thread_to_another_gpt(app: App, terminal: Termi
     assert [m["content"] for m in sent[1:]] == ["what is 3 squared?", "Answer 1: what is 3 squared?", "make it a story"]
     out = await t.run("and a sequel")
     assert "**Story Teller** · by Alice" in out  # the thread now follows the new GPT
+
+
+async def test_regenerate_asks_the_last_question_once(app: App, terminal: Terminal, fake_llm: FakeOpenAI) -> None:
+    await build_tutor(terminal)
+    out = await terminal.run(":as bob", ":in #general", "/gpt ask math-tutor what is pi?", ":press Regenerate")
+    assert out.count("Answer 1: what is pi?") == 2
+    sent = fake_llm.requests[-1]["messages"]
+    assert [m["role"] for m in sent] == ["system", "user"] and sent[1]["content"] == "what is pi?"
+
+
+async def test_drafting_falls_back_to_one_question_per_field(app: App, terminal: Terminal, fake_llm: FakeOpenAI) -> None:
+    """A small local model that cannot write JSON still drafts: one plain question per field."""
+    def small_model(messages, model):  # type: ignore[no-untyped-def]
+        asked = messages[-1]["content"]
+        if messages[0]["content"].startswith("[[draft]]"):
+            return "Sure! Here is your assistant."  # not JSON
+        if asked.startswith("Reply with only a short"):
+            return '"Garden Buddy"\nIt helps with plants.'
+        if asked.startswith("Reply with only one sentence"):
+            return "Answers questions about growing vegetables at home."
+        return "You are Garden Buddy. You help people grow vegetables at home."
+
+    fake_llm.responder = small_model
+    out = await terminal.run(":dm", "/gpt create", "Help me grow tomatoes and beans on a balcony")
+    assert "Here is a draft" in out and "Garden Buddy" in out
+    assert "You are Garden Buddy." in out

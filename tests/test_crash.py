@@ -30,8 +30,8 @@ async def start_console(script: Path, database_url: str, llm_url: str) -> asynci
     )
 
 
-async def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(timeout / 0.05)):
+async def wait_for(predicate, seconds: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(int(seconds / 0.05)):
         if predicate():
             return
         await asyncio.sleep(0.05)

@@ -224,13 +224,13 @@ async def test_drop_before_first_token_is_retried(fake: FakeOpenAI, gateway: LLM
 
 
 async def test_timeout_waiting_for_response(fake: FakeOpenAI) -> None:
-    fake.latency = 1.0
-    gw = make_gateway(fake.base_url, timeout=0.2)
+    fake.latency = 3.0
+    gw = make_gateway(fake.base_url, timeout=0.5)
     try:
         with pytest.raises(LLMError) as info:
             await gw.complete(model=None, messages=ask("hi"))
         assert info.value.kind is LLMErrorKind.TIMEOUT
-        assert len(fake.requests) == 1
+        assert len(fake.requests) <= 1  # a timeout is not retried (the server may not have read it yet)
     finally:
         await gw.aclose()
 

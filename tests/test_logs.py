@@ -8,7 +8,7 @@ import logging
 import re
 
 from bot.bootstrap import bootstrap
-from bot.logs import configure
+from bot.logs import NOISY, configure
 from tests.conftest import Terminal, make_settings
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -24,6 +24,7 @@ SECRETS = {
 async def test_a_full_run_logs_no_secret_and_tags_event_ids(database_url: str, fake_llm: FakeOpenAI) -> None:
     settings = make_settings(database_url, fake_llm.base_url, **SECRETS)
     stream = io.StringIO()
+    levels = {name: logging.getLogger(name).level for name in (*NOISY, "")}
     handler = configure("DEBUG", settings.secret_values(), stream=stream)
     try:
         app = await bootstrap(settings, migrate=True)
@@ -38,6 +39,8 @@ async def test_a_full_run_logs_no_secret_and_tags_event_ids(database_url: str, f
         await app.aclose()
     finally:
         logging.getLogger().removeHandler(handler)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
     text = stream.getvalue()
     assert text.strip(), "the run logged nothing"
     for name, secret in SECRETS.items():

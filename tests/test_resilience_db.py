@@ -53,3 +53,71 @@ async def test_sqlite_locked_by_another_writer(tmp_path, fake_llm: FakeOpenAI) -
         assert statuses == ["ok", "ok"] and uses == 2
     finally:
         await app.aclose()
+
+
+async def test_old_delivery_ids_are_pruned(app) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from store.events import prune_seen
+    from store.models import SeenEvent, utcnow
+
+    async with app.db.session() as session:
+        session.add(SeenEvent(key="console:old", created_at=utcnow() - timedelta(days=2)))
+        session.add(SeenEvent(key="console:new"))
+    async with app.db.session() as session:
+        assert await prune_seen(session) == 1
+    async with app.db.reader() as session:
+        assert [e.key for e in (await session.execute(select(SeenEvent))).scalars()] == ["console:new"]
+
+
+def _pg_controllable() -> bool:
+    import os
+    import shutil
+
+    return bool(shutil.which("pg_ctlcluster")) and os.path.isdir("/etc/postgresql")
+
+
+def _pg_cluster(action: str) -> None:
+    import subprocess
+    from pathlib import Path
+
+    version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action, *(
+        ["-m", "fast"] if action == "stop" else [])], check=True, capture_output=True, timeout=60)
+
+
+async def test_database_server_restarted_while_serving(database_url: str, fake_llm: FakeOpenAI) -> None:
+    """The local PostgreSQL stopped and started under a running bot: requests during the outage fail
+    politely, the bot reconnects by itself, and nothing committed is lost."""
+    import pytest
+
+    if database_url.startswith("sqlite"):
+        pytest.skip("a PostgreSQL fault")
+    if not _pg_controllable():
+        pytest.fail("PostgreSQL tests need the local server's pg_ctlcluster to restart it")
+    app = await bootstrap(make_settings(database_url, fake_llm.base_url, database_lock_timeout=2.0), migrate=True)
+    try:
+        t = Terminal(app)
+        await t.run(":as alice", ":dm", "/gpt create", "fields", "Steady Helper", "Stays up.", "You help.",
+                    "skip", "1", "1", "public", "publish")
+        out = await t.run(":as bob", ":in #general", "/gpt ask steady-helper before")
+        assert "Answer 1: before" in out
+        await asyncio.to_thread(_pg_cluster, "stop")
+        try:
+            out = await t.run("/gpt ask steady-helper during")
+            assert "The store is briefly unavailable. Please try again in a moment." in out
+            assert "Traceback" not in out
+        finally:
+            await asyncio.to_thread(_pg_cluster, "start")
+        for _ in range(50):  # the server accepts connections again within a few seconds
+            out = await t.run("/gpt ask steady-helper after")
+            if "Answer 1: after" in out:
+                break
+            await asyncio.sleep(0.2)
+        assert "Answer 1: after" in out
+        async with app.db.reader() as session:
+            statuses = [i.status for i in (await session.execute(select(Invocation))).scalars()]
+            names = [g.name for g in (await session.execute(select(Gpt))).scalars()]
+        assert names == ["Steady Helper"] and statuses.count("ok") == 2
+    finally:
+        await app.aclose()

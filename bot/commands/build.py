@@ -7,7 +7,6 @@ draft, and renders the prompt for the state it landed in.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -15,26 +14,18 @@ from sqlalchemy import delete, update
 from sqlmodel import select
 
 from bot.catalog import OptionType, action, command, opt
-from bot.commands import builder
+from bot.commands import builder, curation, drafting
 from bot.commands.builder import Effect, State
-from bot.commands.cards import gpt_card, rating_text
+from bot.commands.cards import gpt_card
 from bot.context import Ctx
 from bot.errors import UserError
 from bot.i18n import N_
 from bot.llm import LLMError
 from bot.replies import Button, Card, CardField, DeliveryRefused, Option, Reply, Select, Sent, Style, Target
 from store import gpts as store_gpts
-from store.models import BuilderDraft, Gpt, GptStatus
+from store.models import BuilderDraft, Gpt
 
 log = logging.getLogger(__name__)
-
-DRAFT_PROMPT = (
-    "[[draft]] You help people build a custom GPT for a community store. From the creator's idea, "
-    "reply with one JSON object with keys: name (3-40 characters, catchy, no markdown), description "
-    "(one sentence, at most 300 characters), instructions (a system prompt of 3-8 sentences, "
-    "second person, at most 2000 characters), starters (a list of up to 4 short questions a user "
-    "might ask, each at most 100 characters), category (one of: " + ", ".join(builder.CATEGORIES) + ")."
-)
 
 PROMPTS: dict[State, str] = {
     State.DESCRIBE: N_("Tell me in your own words what your GPT should do. (Say `fields` to fill it in field by field.)"),
@@ -64,6 +55,7 @@ async def _load_draft(ctx: Ctx) -> BuilderDraft | None:
 async def _begin(ctx: Ctx, state: State, data: dict[str, Any], *, gpt_id: int | None = None,
                  remix_of_id: int | None = None, intro: str) -> None:
     """Open (or reopen) the builder in the actor's DM and save the fresh draft."""
+    _not_suspended(ctx)
     existing = await _load_draft(ctx)
     if existing is not None:
         await ctx.say("You already have a GPT in progress; I reopened it in our DM. Say `cancel` there to start over.")
@@ -100,7 +92,7 @@ async def create(ctx: Ctx) -> None:
 @command("gpt", "edit", N_("Edit one of your GPTs (publishing makes a new version)"),
          opt("gpt", N_("Your GPT"), OptionType.GPT))
 async def edit(ctx: Ctx, gpt: str) -> None:
-    found, version = await _own(ctx, gpt)
+    found, version = await own_gpt(ctx, gpt)
     data = {
         "name": version.name, "description": version.description, "instructions": version.instructions,
         "starters": list(version.starters), "category": version.category, "model": version.model,
@@ -120,74 +112,24 @@ async def remix(ctx: Ctx, gpt: str) -> None:
     async with ctx.db.reader() as session:
         version = await store_gpts.get_version(session, source.current_version_id or 0)
     data = {
-        "description": version.description, "instructions": version.instructions,
-        "starters": list(version.starters), "category": version.category, "model": version.model,
-        "remix_source": source.name,
+        "description": version.description, "starters": list(version.starters), "category": version.category,
+        "model": version.model, "remix_source": source.name,
+        # another creator's instructions are theirs alone: a remix writes its own
+        **({"instructions": version.instructions} if source.creator_id == ctx.account_id else {}),
     }
     await _begin(ctx, State.NAME, data, remix_of_id=source.id,
                  intro=N_("Remixing a GPT: you start from a copy. Give your remix its own name."))
 
 
-async def _own(ctx: Ctx, ref: str) -> tuple[Gpt, Any]:
+async def own_gpt(ctx: Ctx, ref: str) -> tuple[Gpt, Any]:
     from bot.commands.invoke import resolve
 
-    found = await resolve(ctx, ref)
+    found = await resolve(ctx, ref, purpose=None)
     if found.creator_id != ctx.account_id:
         raise UserError("Only the creator of “{name}” can change it.", name=found.name)
     async with ctx.db.reader() as session:
         version = await store_gpts.get_version(session, found.current_version_id or 0)
     return found, version
-
-
-@command("gpt", "unpublish", N_("Hide one of your GPTs from everyone else"), opt("gpt", N_("Your GPT"), OptionType.GPT))
-async def unpublish(ctx: Ctx, gpt: str) -> None:
-    found, _ = await _own(ctx, gpt)
-    async with ctx.db.session() as session:
-        await session.execute(update(Gpt).where(Gpt.id == found.id).values(status=GptStatus.UNPUBLISHED))  # type: ignore[arg-type]
-    await ctx.say("“{name}” is unpublished: only you can see it now. `/gpt edit` and publish to bring it back.", name=found.name)
-
-
-@command("gpt", "delete", N_("Delete one of your GPTs"), opt("gpt", N_("Your GPT"), OptionType.GPT))
-async def delete_gpt(ctx: Ctx, gpt: str) -> None:
-    found, _ = await _own(ctx, gpt)
-    await ctx.send(Reply(
-        text=ctx._("Delete “{name}”? Its conversations stop and its name becomes free.", name=found.name),
-        actions=(Button(ctx._("Delete for good"), f"delete:{found.id}", Style.DANGER),), ephemeral=True,
-    ))
-
-
-@action("delete")
-async def confirm_delete(ctx: Ctx, args: list[str]) -> None:
-    async with ctx.db.session() as session:
-        gpt = await session.get(Gpt, int(args[0])) if args and args[0].isdigit() else None
-        if gpt is None or gpt.creator_id != ctx.account_id or gpt.status == GptStatus.DELETED:
-            raise UserError("This GPT is already gone.")
-        gpt.status = GptStatus.DELETED
-        gpt.name_key = None
-        session.add(gpt)
-    await ctx.say("“{name}” is deleted.", name=gpt.name)
-
-
-@command("gpt", "mine", N_("Your GPTs, with their uses and ratings"))
-async def mine(ctx: Ctx) -> None:
-    async with ctx.db.reader() as session:
-        own = await store_gpts.mine(session, ctx.account_id)
-        remixes = await store_gpts.remix_counts(session, [g.id for g in own if g.id is not None])
-    if not own:
-        await ctx.say("You have no GPTs yet. `/gpt create` builds one with you in a DM.")
-        return
-    fields = tuple(
-        CardField(
-            f"{gpt.name} (`{gpt.slug}`)",
-            ctx._("{status} · {visibility} · v{version} · {uses} uses · {rating}",
-                  status=ctx._(gpt.status), visibility=ctx._(gpt.visibility), version=gpt.version_count,
-                  uses=gpt.uses, rating=rating_text(ctx, gpt))
-            + (ctx._(" · remixed {count}×", count=remixes[gpt.id or 0]) if remixes.get(gpt.id or 0) else ""),
-            inline=False,
-        )
-        for gpt in own[:25]
-    )
-    await ctx.send(Reply(card=Card(title=ctx._("Your GPTs"), fields=fields), ephemeral=True))
 
 
 # --- the conversation in the DM -------------------------------------------------------------
@@ -213,7 +155,41 @@ async def build_button(ctx: Ctx, args: list[str]) -> None:
         text = ctx.action.values[0] if ctx.action and ctx.action.values else ""
     elif args[:1] == ["change"]:
         text = "change " + (ctx.action.values[0] if ctx.action and ctx.action.values else "")
+    elif args[:1] == ["form"]:  # the current field's text, prefilled in a form, to edit rather than retype
+        await ctx.send(_field_form(ctx, draft))
+        return
+    elif args[:1] == ["field"]:  # that form submitted: its value answers the question the builder asked
+        if args[1:2] != [draft.state]:
+            raise UserError("This form is out of date: the builder has moved on.")
+        text = (ctx.action.form.get("value", "") if ctx.action else "").strip() or "skip"
     await _step(ctx, draft, text)
+
+
+FORM_LIMIT = 3000  # the longest text every platform's form input holds (Slack's modals)
+FORM_FIELDS = {State.NAME: (40, False), State.DESCRIPTION: (300, False), State.INSTRUCTIONS: (8000, True),
+               State.STARTERS: (500, True)}
+
+
+def _form_text(state: State, data: dict[str, Any]) -> str | None:
+    """The current value of a text field as a form would show it; None when no form can hold it."""
+    current = data.get(state.value)
+    if state not in FORM_FIELDS or not current:
+        return None
+    text = "\n".join(current) if isinstance(current, list) else str(current)
+    return text if len(text) <= FORM_LIMIT else None
+
+
+def _field_form(ctx: Ctx, draft: BuilderDraft) -> Reply:
+    from bot.replies import Form, FormField
+
+    state = State(draft.state)
+    value = _form_text(state, draft.data)
+    if value is None:
+        raise UserError("This button is no longer available.")
+    limit, long = FORM_FIELDS[state]
+    return Reply(form=Form(f"build:field:{state.value}", ctx._("Edit your GPT"), (
+        FormField("value", ctx._(PROMPTS[state]), long=long, max_length=min(limit, FORM_LIMIT), value=value),
+    )))
 
 
 async def _step(ctx: Ctx, draft: BuilderDraft, text: str) -> None:
@@ -228,7 +204,7 @@ async def _step(ctx: Ctx, draft: BuilderDraft, text: str) -> None:
         await ctx.send(Reply(text=ctx._("Cancelled. Nothing was published. `/gpt create` starts again.")))
         return
     if step.effect is Effect.DRAFT:
-        state, data, notes = await _draft_with_llm(ctx, data, models)
+        state, data, notes = await drafting.draft(ctx, data, models)
     if step.effect is Effect.PUBLISH:
         if await _publish(ctx, draft, data):
             return
@@ -247,21 +223,6 @@ async def _save(ctx: Ctx, draft: BuilderDraft, state: State, data: dict[str, Any
         )
 
 
-async def _draft_with_llm(ctx: Ctx, data: dict[str, Any], models: list[str]) -> tuple[State, dict[str, Any], list[builder.Note]]:
-    try:
-        raw, _ = await ctx.services.llm.complete(
-            model=None, json_mode=True,
-            messages=[{"role": "system", "content": DRAFT_PROMPT}, {"role": "user", "content": data.get("idea", "")}],
-        )
-        drafted = builder.from_llm_draft(json.loads(raw), models)
-    except (LLMError, ValueError, TypeError) as exc:
-        log.warning("drafting failed: %s", exc)
-        drafted = {}
-    if not drafted.get("name") or not drafted.get("instructions"):
-        return State.NAME, data, [builder.Note(N_("I could not draft it automatically; let's go field by field."))]
-    return State.REVIEW, {**data, **drafted}, [builder.Note(N_("Here is a draft. Keep it, change a field, or redraft."))]
-
-
 async def _preview(ctx: Ctx, data: dict[str, Any], text: str) -> None:
     from bot.commands.invoke import GUARD, LLM_MESSAGES
 
@@ -273,7 +234,8 @@ async def _preview(ctx: Ctx, data: dict[str, Any], text: str) -> None:
 
     async def stream():  # type: ignore[no-untyped-def]
         try:
-            async for item in ctx.services.llm.stream(model=data.get("model"), messages=messages):
+            async for item in ctx.services.llm.stream(model=data.get("model"), messages=messages,
+                                                      max_tokens=ctx.settings.llm_max_tokens):
                 if isinstance(item, str):
                     parts.append(item)
                     yield item
@@ -295,6 +257,7 @@ async def _publish(ctx: Ctx, draft: BuilderDraft, data: dict[str, Any]) -> bool:
         starters=tuple(filled["starters"]), category=filled["category"], model=filled["model"],
         visibility=filled["visibility"],
     )
+    _not_suspended(ctx)
     await _moderate(ctx, fields)
     try:
         async with ctx.db.session() as session:
@@ -317,6 +280,12 @@ async def _publish(ctx: Ctx, draft: BuilderDraft, data: dict[str, Any]) -> bool:
         card=card,
     ))
     return True
+
+
+def _not_suspended(ctx: Ctx) -> None:
+    """A creator the operator banned builds and publishes nothing (`gptstore creators ban`)."""
+    if note := curation.ban_note(ctx):
+        raise UserError("{note}", note=note)
 
 
 async def _moderate(ctx: Ctx, fields: store_gpts.GptFields) -> None:
@@ -357,6 +326,8 @@ def _render(ctx: Ctx, state: State, data: dict[str, Any], *, notes: Any) -> Repl
         if current and state in builder.FIELDS:
             shown = "\n".join(current) if isinstance(current, list) else str(current)
             lines.append(ctx._("Current: {value} (say `skip` to keep it)", value=shown[:500]))
+            if _form_text(state, data) is not None:
+                actions = [Button(ctx._("Edit in a form"), "build:form")]
         if state is State.CATEGORY:
             actions = [Select("build:set", ctx._("Category"), tuple(Option(ctx._(c), c) for c in builder.CATEGORIES))]
             lines.append(", ".join(f"{i}. {ctx._(c)}" for i, c in enumerate(builder.CATEGORIES, 1)))

@@ -74,6 +74,11 @@ FIELD_WORDS: dict[str, State] = {
     "model": State.MODEL, "modele": State.MODEL,
     "visibility": State.VISIBILITY, "visibilite": State.VISIBILITY,
 }
+CATEGORY_WORDS = {  # the French names the catalogue shows, folded
+    "ecriture": "Writing", "productivite": "Productivity", "recherche et analyse": "Research & Analysis",
+    "recherche": "Research & Analysis", "education": "Education", "programmation": "Programming",
+    "style de vie": "Lifestyle", "divertissement": "Fun", "autre": "Other",
+}
 VISIBILITY_WORDS = {
     "public": "public", "publique": "public",
     "unlisted": "unlisted", "non liste": "unlisted", "non listé": "unlisted",
@@ -166,6 +171,8 @@ def validate(state: State, text: str, models: list[str]) -> tuple[Any, Note | No
         for category in CATEGORIES:
             if _fold(category) == folded or _fold(category).split(" ")[0] == folded:
                 return category, None
+        if folded in CATEGORY_WORDS:
+            return CATEGORY_WORDS[folded], None
         return None, Note(N_("Pick a category by number or name: {choices}."),
                           {"choices": ", ".join(f"{i}. {c}" for i, c in enumerate(CATEGORIES, 1))})
     if state is State.MODEL:

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from bot.context import Ctx
+from bot.i18n import N_
 from bot.replies import Button, Card, CardField, Style
 from store.models import Gpt, GptVersion
+
+# Values stored in English and translated where shown (`ctx._(gpt.category)`): declared here so
+# that they are extracted into the catalogues with every other message.
+TERMS = (
+    N_("Writing"), N_("Productivity"), N_("Research & Analysis"), N_("Education"), N_("Programming"),
+    N_("Lifestyle"), N_("Fun"), N_("Other"), N_("public"), N_("unlisted"), N_("private"), N_("published"),
+    N_("unpublished"), N_("deleted"), N_("name"), N_("description"), N_("instructions"), N_("starters"),
+    N_("category"), N_("model"), N_("visibility"),
+)
 
 
 def rating_text(ctx: Ctx, gpt: Gpt) -> str:

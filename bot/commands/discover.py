@@ -7,7 +7,9 @@ are seen.
 
 from __future__ import annotations
 
+from bot import policy
 from bot.catalog import CATALOG, OptionType, action, command, opt
+from bot.commands import curation
 from bot.commands.cards import gpt_card, gpt_line, rating_text, starter_buttons
 from bot.commands.invoke import names_for, resolve
 from bot.context import Ctx
@@ -17,6 +19,7 @@ from bot.replies import Button, Card, CardField, Option, Reply, Select
 from store import search as catalog
 from store.gpts import get_version, remixes_of
 from store.models import Category, Gpt
+from store.policy import featured_ids
 
 PER_PAGE = 5
 RANKING = N_("Ranked by the number of different people who used each GPT successfully in the last 7 days (creators' own use and previews do not count), then by rating.")
@@ -28,14 +31,25 @@ async def _listing(ctx: Ctx, title: str, gpts: list[Gpt], *, empty: str, extra: 
         await ctx.send(Reply(text=ctx._(empty), actions=actions, edit=edit, ephemeral=True))
         return
     names = await names_for(ctx, {gpt.creator_id for gpt in gpts})
+    featured = await _featured_here(ctx)
     lines = []
     for gpt in gpts:
         line = gpt_line(ctx, gpt, names.get(gpt.creator_id, "?"))
+        if gpt.id in featured:
+            line += "\n⭐ " + ctx._("Featured by this server's admins")
         if extra and gpt.id in extra:
             line += f"\n_{extra[gpt.id]}_"
         lines.append(line)
     card = Card(title=title, description="\n\n".join(lines), footer=footer)
     await ctx.send(Reply(card=card, actions=actions, edit=edit, ephemeral=True))
+
+
+async def _featured_here(ctx: Ctx) -> set[int]:
+    ws = policy.workspace_id(ctx)
+    if ws is None:
+        return set()
+    async with ctx.db.reader() as session:
+        return set(await featured_ids(session, ws))
 
 
 def _pager(prefix: str, page: int, has_more: bool, ctx: Ctx) -> tuple[Button, ...]:
@@ -54,7 +68,8 @@ async def search_cmd(ctx: Ctx, query: str) -> None:
 
 async def _search_page(ctx: Ctx, query: str, page: int, *, edit: bool) -> None:
     async with ctx.db.reader() as session:
-        result = await catalog.search(session, query, viewer=ctx.account_id, page=page, per_page=PER_PAGE)
+        result = await catalog.search(session, query, viewer=ctx.account_id, page=page, per_page=PER_PAGE,
+                                      workspace=policy.workspace_id(ctx))
     safe_query = query.replace(":", " ")[:60]
     await _listing(
         ctx, ctx._("Search: {query} (page {page})", query=query[:100], page=page + 1), result.gpts,
@@ -87,7 +102,8 @@ async def browse(ctx: Ctx, category: str | None = None) -> None:
 
 async def _browse_page(ctx: Ctx, category: str | None, page: int, *, edit: bool) -> None:
     async with ctx.db.reader() as session:
-        result = await catalog.browse(session, category=category, viewer=ctx.account_id, page=page, per_page=PER_PAGE)
+        result = await catalog.browse(session, category=category, viewer=ctx.account_id, page=page, per_page=PER_PAGE,
+                                      workspace=policy.workspace_id(ctx))
     title = ctx._("Browse: {category}", category=ctx._(category)) if category else ctx._("Browse all GPTs")
     picker = Select("browse-cat", ctx._("Pick a category"), tuple(Option(ctx._(c.value), c.value) for c in Category))
     await _listing(
@@ -112,7 +128,7 @@ async def browse_category(ctx: Ctx, args: list[str]) -> None:
 @command("gpt", "top", N_("The most engaged GPTs of the last 7 days"))
 async def top(ctx: Ctx) -> None:
     async with ctx.db.reader() as session:
-        ranked = await catalog.top(session, viewer=ctx.account_id, limit=10)
+        ranked = await catalog.top(session, viewer=ctx.account_id, limit=10, workspace=policy.workspace_id(ctx))
     extra = {gpt.id or 0: ctx._("{count} people this week", count=engaged) for gpt, engaged in ranked}
     await _listing(ctx, ctx._("Top GPTs this week"), [gpt for gpt, _ in ranked], extra=extra,
                    empty=N_("Nobody has used a GPT this week yet."), footer=ctx._(RANKING))
@@ -121,8 +137,8 @@ async def top(ctx: Ctx) -> None:
 @command("gpt", "new", N_("New and rising GPTs"))
 async def new(ctx: Ctx) -> None:
     async with ctx.db.reader() as session:
-        rising = await catalog.rising(session, limit=5)
-        newest = await catalog.newest(session, limit=5)
+        rising = await catalog.rising(session, limit=5, workspace=policy.workspace_id(ctx))
+        newest = await catalog.newest(session, limit=5, workspace=policy.workspace_id(ctx))
     seen = {gpt.id for gpt, _ in rising}
     gpts = [gpt for gpt, _ in rising] + [gpt for gpt in newest if gpt.id not in seen]
     extra = {gpt.id or 0: ctx._("rising: {count} people this week", count=n) for gpt, n in rising}
@@ -133,7 +149,7 @@ async def new(ctx: Ctx) -> None:
 
 @command("gpt", "info", N_("Everything about one GPT"), opt("gpt", N_("The GPT"), OptionType.GPT))
 async def info(ctx: Ctx, gpt: str) -> None:
-    found = await resolve(ctx, gpt)
+    found = await resolve(ctx, gpt, purpose=policy.Purpose.SEE)
     async with ctx.db.reader() as session:
         version = await get_version(session, found.current_version_id) if found.current_version_id else None
         engaged = await catalog.engaged_for(session, found.id or 0)
@@ -145,6 +161,8 @@ async def info(ctx: Ctx, gpt: str) -> None:
     if remixes:
         card = Card(card.title, card.description, (*card.fields, CardField(
             ctx._("Remixes of your GPT"), ", ".join(r.name for r in remixes[:10]), inline=False)), card.footer)
+    if extra := await curation.info_fields(ctx, found):
+        card = Card(card.title, card.description, (*card.fields, *extra), card.footer)
     rank = Button(ctx._("How is this ranked?"), f"rank:{found.id}")
     await ctx.send(Reply(card=card, actions=(*starter_buttons(found, version), rank)))
 
@@ -156,6 +174,7 @@ async def explain_rank(ctx: Ctx, args: list[str]) -> None:
         engaged = await catalog.engaged_for(session, gpt.id or 0) if gpt else 0
     if gpt is None:
         raise UserError("This button is no longer available.")
+    await policy.check(ctx, gpt, purpose=policy.Purpose.SEE)
     await ctx.say("{ranking}\n**{name}**: {engaged} people in the last 7 days; rating {rating}.",
                   ranking=ctx._(RANKING), name=gpt.name, engaged=engaged, rating=rating_text(ctx, gpt))
 

@@ -10,6 +10,7 @@ from bot.commands.invoke import resolve
 from bot.context import Ctx
 from bot.errors import UserError
 from bot.i18n import N_
+from bot.policy import Purpose
 from store.models import Gpt, Rating, Report, utcnow
 
 
@@ -18,7 +19,7 @@ from store.models import Gpt, Rating, Report, utcnow
          opt("stars", N_("1 to 5"), OptionType.INTEGER, min_value=1, max_value=5),
          opt("review", N_("A few words (optional)"), required=False, max_length=1000))
 async def rate(ctx: Ctx, gpt: str, stars: int, review: str | None = None) -> None:
-    found = await resolve(ctx, gpt)
+    found = await resolve(ctx, gpt, purpose=Purpose.SEE)  # rating or reporting is not a use
     if found.creator_id == ctx.account_id:
         raise UserError("You cannot rate your own GPT.")
     async with ctx.db.session() as session:
@@ -41,7 +42,7 @@ async def rate(ctx: Ctx, gpt: str, stars: int, review: str | None = None) -> Non
 @command("gpt", "report", N_("Report a GPT to the operator"),
          opt("gpt", N_("The GPT"), OptionType.GPT), opt("reason", N_("What is wrong"), max_length=1000))
 async def report(ctx: Ctx, gpt: str, reason: str) -> None:
-    found = await resolve(ctx, gpt)
+    found = await resolve(ctx, gpt, purpose=Purpose.SEE)  # rating or reporting is not a use
     async with ctx.db.session() as session:
         session.add(Report(gpt_id=found.id or 0, account_id=ctx.account_id, reason=reason))
     await ctx.say("Thank you. The operator will review your report about **{name}**.", name=found.name)

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from billing import tracking
+from bot import policy
 from bot.catalog import OptionType, action, command, opt
 from bot.context import Ctx
 from bot.errors import NotFound, UserError
@@ -54,15 +55,18 @@ LLM_MESSAGES: dict[LLMErrorKind, str] = {
 }
 
 
-async def resolve(ctx: Ctx, ref: str) -> Gpt:
-    """The GPT the user named, or NotFound with 'did you mean' suggestions."""
+async def resolve(ctx: Ctx, ref: str, *, purpose: policy.Purpose | None = policy.Purpose.USE) -> Gpt:
+    """The GPT the user named, or NotFound with 'did you mean' suggestions; with a `purpose`,
+    this workspace's rules must let the user see or use it (the creator's own tools pass None)."""
     from store import search
 
     async with ctx.db.reader() as session:
         gpt = await find_gpt(session, ref, viewer_id=ctx.account_id)
         if gpt is not None:
+            if purpose is not None:
+                await policy.require(ctx, session, gpt, where=policy.here(ctx), purpose=purpose)
             return gpt
-        close = await search.suggestions(session, ref, viewer=ctx.account_id)
+        close = await search.suggestions(session, ref, viewer=ctx.account_id, workspace=policy.workspace_id(ctx))
     if close:
         raise NotFound("No GPT called “{ref}”. Did you mean: {names}?", ref=ref[:60], names=", ".join(close))
     raise NotFound("No GPT called “{ref}”. Try `/gpt search`.", ref=ref[:60])
@@ -130,6 +134,7 @@ async def start(ctx: Ctx, gpt: Gpt, prompt: str) -> None:
 
 
 async def answer(ctx: Ctx, conversation: Conversation, prompt: str, *, regenerate: bool = False) -> None:
+    await policy.before_answer(ctx, conversation, prompt, regenerate=regenerate)
     async with ctx.db.session() as session:
         gpt = await session.get(Gpt, conversation.gpt_id)
         assert gpt is not None
@@ -149,7 +154,9 @@ async def answer(ctx: Ctx, conversation: Conversation, prompt: str, *, regenerat
         except tracking.DuplicateDelivery:
             return
         past = await conversations.history(session, conversation.id or 0, limit=ctx.settings.history_turns)
-        if regenerate and past and past[-1].role == "user":
+        if regenerate:  # answer the last question again: drop it and the answers it already got
+            while past and past[-1].role != "user":
+                past = past[:-1]
             past = past[:-1]
         if not regenerate:
             conversations.add_turn(session, conversation, role="user", content=prompt, gpt_id=gpt.id)
@@ -197,7 +204,8 @@ async def _stream(
     usage = Usage(0, 0)
     error: str | None = None
     started = time.perf_counter()
-    source = ctx.services.llm.stream(model=version.model, messages=messages, user=f"acct-{ctx.account_id}")
+    source = policy.GuardedAnswer(ctx, gpt, version, invocation, ctx.services.llm.stream(
+        model=version.model, messages=messages, user=f"acct-{ctx.account_id}", max_tokens=ctx.settings.llm_max_tokens))
     try:
         async for item in source:
             if isinstance(item, Usage):
@@ -209,6 +217,7 @@ async def _stream(
                 error = "shutdown"
                 yield ("\n\n" if parts else "") + "⚠️ " + ctx._(CUT_SHORT)
                 break
+        error = error or source.blocked
     except LLMError as exc:
         error = exc.kind.value
         log.warning("llm error for invocation %s: %s", invocation.id, exc, extra={"event_id": ctx.event.event_id})
@@ -241,6 +250,7 @@ async def continue_conversation(ctx: Ctx, conversation: Conversation, text: str)
     """A message in a thread or DM that follows a GPT; `@other-gpt …` hands the conversation over."""
     other, rest = await _mentioned_gpt(ctx, text)
     if other is not None and other.id != conversation.gpt_id:
+        await policy.check(ctx, other, where=policy.of_conversation(ctx, conversation))
         conversation.gpt_id = other.id or 0
         conversation.version_id = _version_id(other)
         async with ctx.db.session() as session:

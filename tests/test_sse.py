@@ -1,0 +1,79 @@
+"""The lean SSE reader the LLM gateway streams through (bot/sse.py).
+
+The gateway's own tests (tests/test_llm.py) drive it through the real client against the fake
+server; these pin the parts of the SSE format a real server may use and the fake does not:
+events split across reads, CRLF line ends, multi-line data, comments, named error events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+
+import pytest
+
+from bot.sse import SSEDecoder, StreamError, StreamStalled, chat_deltas
+
+
+def decode(*reads: bytes) -> list[tuple[str, bytes]]:
+    decoder = SSEDecoder()
+    events: list[tuple[str, bytes]] = []
+    for read in reads:
+        events += decoder.feed(read)
+    return events + decoder.flush()
+
+
+def test_events_split_anywhere_across_reads() -> None:
+    body = b'data: {"a": 1}\n\ndata: {"b": 2}\n\n'
+    whole = decode(body)
+    assert whole == [("", b'{"a": 1}'), ("", b'{"b": 2}')]
+    for cut in range(1, len(body)):
+        assert decode(body[:cut], body[cut:]) == whole
+
+
+def test_crlf_comments_multiline_data_and_names() -> None:
+    body = b": keep-alive\r\nevent: error\r\ndata: first\r\ndata:second\r\nid: 7\r\n\r\ndata: [DONE]"
+    assert decode(body) == [("error", b"first\nsecond"), ("", b"[DONE]")]
+
+
+async def body(*reads: bytes) -> AsyncIterator[bytes]:
+    for read in reads:
+        yield read
+
+
+async def collect(reads: Iterable[bytes]) -> list[str | tuple[int, int]]:
+    return [item async for item in chat_deltas(body(*reads), stall_timeout=1.0)]
+
+
+def chunk(text: str) -> bytes:
+    return b'data: {"choices": [{"index": 0, "delta": {"content": "' + text.encode() + b'"}}]}\n\n'
+
+
+async def test_deltas_then_usage_and_nothing_after_done() -> None:
+    usage = b'data: {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}\n\n'
+    got = await collect([chunk("Hel"), chunk("lo") + usage + b"data: [DONE]\n\n" + chunk("ignored")])
+    assert got == ["Hel", "lo", (3, 2)]
+
+
+async def test_an_error_object_in_the_stream_is_a_stream_error() -> None:
+    with pytest.raises(StreamError) as info:
+        await collect([chunk("Hi"), b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'])
+    assert info.value.message == "overloaded"
+
+
+async def test_a_chunk_that_is_not_json_is_a_value_error() -> None:
+    with pytest.raises(ValueError):
+        await collect([chunk("Hi"), b"data: {not json\n\n"])
+
+
+async def test_silence_is_a_stall() -> None:
+    async def hangs() -> AsyncIterator[bytes]:
+        yield chunk("Hi")
+        await asyncio.Event().wait()
+        yield b""  # pragma: no cover
+
+    got: list[object] = []
+    with pytest.raises(StreamStalled):
+        async for item in chat_deltas(hangs(), stall_timeout=0.05):
+            got.append(item)
+    assert got == ["Hi"]
