@@ -235,6 +235,7 @@ async def test_hidden_thread_messages_get_one_hint(world: World, app: App) -> No
     await (await world.press(BOB, answer, "Continue in thread")).response()
     thread = int(answer["id"])
     await world.bot_says(thread, "Continuing with")
+    await world.settled()  # the thread is bound to the conversation once the button's work is done
     await world.write(BOB, thread, "first hidden")
     await world.bot_says(thread, "mention me", after=1)
     await world.write(BOB, thread, "second hidden")

@@ -91,6 +91,7 @@ async def test_alice_builds_bob_uses(world: World, app: App, fake_llm: FakeOpenA
     assert (await h.response())["type"] == 6  # acknowledged silently: the thread is the answer
     thread_id = int(answer["id"])  # a thread opened on a message shares its id
     opening = await w.bot_says(thread_id, "Continuing with **Math Tutor** here")
+    await w.settled()  # the thread is bound to the conversation once the button's work is done
     thread = w.fake.channel(thread_id)
     assert thread is not None and thread["type"] == 11 and thread["parent_id"] == str(GENERAL)
     assert thread["name"] == "Math Tutor — How do I solve x + 3 = 5?"
@@ -134,6 +135,7 @@ async def test_with_message_content_intent_plain_messages_continue(offline_world
     await (await w.press(BOB, answer, "Continue in thread")).response()
     thread_id = int(answer["id"])
     await w.bot_says(thread_id, "Continuing with")
+    await w.settled()
     await w.write(BOB, thread_id, "And if x + 2 = 4?")
     await w.bot_says(thread_id, "Answer 2: And if x + 2 = 4?")
     # a plain message in a channel is still not for the bot
