@@ -192,3 +192,20 @@ async def test_drafting_falls_back_to_one_question_per_field(app: App, terminal:
     out = await terminal.run(":dm", "/gpt create", "Help me grow tomatoes and beans on a balcony")
     assert "Here is a draft" in out and "Garden Buddy" in out
     assert "You are Garden Buddy." in out
+
+
+async def test_double_clicks_are_harmless(app: App, terminal: Terminal) -> None:
+    from store.models import Feedback
+
+    await build_tutor(terminal)
+    await terminal.run(":as bob", ":in #general", "/gpt ask math-tutor hello")
+    out = await terminal.run(":press 👍")
+    assert "Thanks for the feedback!" in out
+    out = await terminal.run(":repeat", ":press 👍")  # the same delivery again, then a second click
+    assert "You already gave feedback on this answer." in out
+    assert len(await rows(app, Feedback)) == 1
+    async with app.db.reader() as session:
+        assert (await session.execute(select(Gpt.thumbs_up))).scalar_one() == 1
+    await terminal.run(":press Continue in thread")
+    out = await terminal.run(":press Continue in thread")
+    assert "This conversation already has a thread." in out
