@@ -55,12 +55,9 @@ async def run_adapters(settings: Settings, *, scheduler: bool, out: Console) -> 
             app.closers.append(closer)
             out.print(f"{name} adapter started")
         if scheduler:
-            try:
-                from billing.scheduler import start_scheduler
-            except ImportError:
-                pass
-            else:
-                app.closers.append(await start_scheduler(app))
+            from billing.scheduler import start_scheduler
+
+            app.closers.append(await start_scheduler(app))
         sweeper = asyncio.create_task(sweep_interrupted(app))
         out.print("gptstore is running. Ctrl-C to stop.")
         await stop.wait()
