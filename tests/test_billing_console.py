@@ -135,3 +135,10 @@ async def test_link_joins_two_platforms_into_one_account(app: App, terminal: Ter
     assert "1 points · share 5.00 USD · carried over 5.00 USD" in out  # the Slack identity's statement
     out = await t.run("/gpt mine")
     assert "Slack Helper" in out
+
+
+async def test_link_codes_cannot_be_guessed_quickly(app: App, terminal: Terminal) -> None:
+    out = await terminal.run(":as mallory", *[f"/gpt link AAAAA-BBBB{n}" for n in range(5)])
+    assert out.count("not valid") == 5
+    out = await terminal.run("/gpt link AAAAA-BBBB9")
+    assert "Too many link attempts. Please try again in 3 minutes." in out

@@ -319,6 +319,13 @@ async def link(ctx: Ctx, code: str | None = None) -> None:
             "Your GPTs, earnings and ratings will then be in one account.", code=fresh,
         )
         return
+    # codes are short enough to type, so guessing is bounded per account: 5 tries per 15 minutes
+    from bot import policy
+
+    attempt = await policy.limiter(ctx.services).take(f"link:{ctx.account_id}", capacity=5, per_second=5 / 900)
+    if not attempt.allowed:
+        raise UserError("Too many link attempts. Please try again in {minutes} minutes.",
+                        minutes=max(1, round(attempt.retry_after / 60)))
     try:
         joined = await linking.link_with_code(ctx.db, code=code, account_id=ctx.account_id,
                                               currency=ctx.settings.rewards_currency)
