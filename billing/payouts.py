@@ -3,24 +3,24 @@
 A destination (an e-mail for a payment service, an IBAN, a wallet) is stored three ways, none of
 them the text itself: a mask to show it back ("pa…e.com"), a keyed hash (to see that one
 destination is shared by many accounts, a farming signal), and — only when the operator set
-GPTSTORE_REWARDS_PAYOUT_KEY — a Fernet ciphertext that `gptstore rewards export` decrypts for the
+GPTSTORE_REWARDS_PAYOUT_KEY — a ciphertext (store.sealing, Fernet) that `gptstore rewards export` decrypts for the
 payment system. Without the key the export carries the mask, and the operator asks the creator.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
 from dataclasses import dataclass
 
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import func, select
 
 from store.models import utcnow
 from store.rewards import PayoutSettings
+from store.sealing import PREFIX as SEALED
+from store.sealing import Sealer, SealingUnavailable
 
 REGION = re.compile(r"^[A-Z]{2}$")
 _UNKEYED = b"gptstore payout destination"
@@ -35,11 +35,6 @@ class Sealed:
     mask: str
     digest: str
     cipher: str | None
-
-
-def _fernet(key: str) -> Fernet:
-    """Any operator secret becomes a Fernet key through SHA-256 (the secret is long and random)."""
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest()))
 
 
 def normalize_destination(text: str) -> str:
@@ -60,17 +55,17 @@ def mask(destination: str) -> str:
 def seal(destination: str, key: str | None) -> Sealed:
     value = normalize_destination(destination)
     digest = hmac.new((key or "").encode() or _UNKEYED, value.casefold().encode(), hashlib.sha256).hexdigest()
-    cipher = _fernet(key).encrypt(value.encode()).decode() if key else None
+    cipher = Sealer(key).seal(value) if key else None
     return Sealed(mask(value), digest, cipher)
 
 
 def reveal(row: PayoutSettings, key: str | None) -> str | None:
     """The destination in clear, for the payment export only; None without the right key."""
-    if not key or not row.destination_cipher:
+    if not key or not row.destination_cipher or not row.destination_cipher.startswith(SEALED):
         return None
     try:
-        return _fernet(key).decrypt(row.destination_cipher.encode()).decode()
-    except InvalidToken:
+        return Sealer(key).open(row.destination_cipher)
+    except SealingUnavailable:  # sealed with another key
         return None
 
 
