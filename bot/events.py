@@ -6,7 +6,7 @@ An adapter builds one of these from a platform payload and hands it to `Core.han
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 
@@ -53,6 +53,21 @@ class Autocomplete:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file someone attached to a message (a Discord attachment, a Slack file share, a console path).
+
+    The core judges `name` and `size` before reading a byte, then calls `fetch(limit)`: the
+    adapter's download (Discord's CDN, Slack's `url_private` with the bot token, a local file),
+    which reads at most `limit` bytes: the core asks for one more than it accepts, so a result
+    that long means the file is too big, and nothing past it is ever read."""
+
+    name: str
+    size: int
+    content_type: str = ""
+    fetch: Callable[[int], Awaitable[bytes]] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """A message the bot may answer: in a DM, in a thread it follows, or one that mentions it.
 
@@ -65,6 +80,7 @@ class Message:
     text: str
     mentioned: bool = False
     content_hidden: bool = False
+    files: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +115,8 @@ def without_nul(event: Event) -> Event:
     if isinstance(event, Command):
         return replace(event, actor=actor, options={k: _scrub(v) for k, v in event.options.items()})
     if isinstance(event, Message):
-        return replace(event, actor=actor, text=event.text.replace("\x00", ""))
+        return replace(event, actor=actor, text=event.text.replace("\x00", ""),
+                       files=tuple(replace(f, name=f.name.replace("\x00", "")) for f in event.files))
     if isinstance(event, Action):
         return replace(event, actor=actor, action_id=event.action_id.replace("\x00", ""),
                        values=tuple(v.replace("\x00", "") for v in event.values),

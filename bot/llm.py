@@ -32,7 +32,9 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import math
 import time
+from array import array
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -283,6 +285,21 @@ class LLMGateway:
                 if hit and name not in flagged:
                     flagged.append(name)
         return flagged
+
+    async def embed(self, texts: list[str], *, model: str) -> list[bytes]:
+        """Unit-length float32 vectors, packed: how knowledge passages are stored and compared
+        (a dot product is then the cosine similarity, see bot/grounding.py)."""
+        client = self._require_client()
+        vectors: list[bytes] = []
+        for start in range(0, len(texts), 256):
+            batch = texts[start:start + 256]
+            result = await self._with_retries(
+                lambda batch=batch: client.embeddings.create(model=model, input=batch), what="embeddings"  # type: ignore[misc]
+            )
+            for item in sorted(result.data, key=lambda d: d.index):
+                norm = math.sqrt(sum(x * x for x in item.embedding)) or 1.0
+                vectors.append(array("f", (x / norm for x in item.embedding)).tobytes())
+        return vectors
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""

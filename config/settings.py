@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     history_turns: int = Field(20, ge=0, le=200, validation_alias=_env("history_turns"))
     default_locale: str = Field("en", pattern=r"^(en|fr)$", validation_alias=_env("default_locale"))
 
+    # knowledge: files creators attach to their GPTs
+    knowledge_max_files: int = Field(20, ge=0, le=1000, validation_alias=_env("knowledge_max_files"))
+    knowledge_max_file_mb: float = Field(10.0, gt=0, le=500, validation_alias=_env("knowledge_max_file_mb"))
+    knowledge_max_total_mb: float = Field(50.0, gt=0, le=5000, validation_alias=_env("knowledge_max_total_mb"))
+    knowledge_context_tokens: int = Field(1500, ge=0, le=100_000, validation_alias=_env("knowledge_context_tokens"))
+    knowledge_embedding_model: str | None = Field(None, validation_alias=_env("knowledge_embedding_model"))
+
     # Discord
     discord_token: SecretStr | None = Field(None, validation_alias=_env("discord_token"))
     discord_dev_guild: int | None = Field(None, validation_alias=_env("discord_dev_guild"))

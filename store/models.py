@@ -123,7 +123,47 @@ class GptVersion(SQLModel, table=True):
     starters: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     category: str = Field(max_length=32)
     model: str = Field(max_length=100)
+    # how many knowledge files this version carries: an ask of a GPT without any skips retrieval
+    knowledge_files: int = Field(default=0)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class KnowledgeFile(SQLModel, table=True):
+    """A file a creator attached to a GPT, kept only as its passages (members never get the file).
+
+    Immutable once written, so versions share it: a version lists its files in `VersionKnowledge`,
+    and a file no version and no draft lists is deleted (store/knowledge.py)."""
+
+    __tablename__ = "knowledge_file"
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = Field(foreign_key="account.id", index=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=16)
+    size: int
+    sha256: str = Field(max_length=64)
+    pages: int | None = None
+    passage_count: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class KnowledgePassage(SQLModel, table=True):
+    """A stretch of a file, with where it came from, indexed for full-text retrieval (FTS5 table
+    `knowledge_fts` on SQLite, the generated `search` tsvector on PostgreSQL: see migration 0007)."""
+
+    __tablename__ = "knowledge_passage"
+    id: int | None = Field(default=None, primary_key=True)
+    file_id: int = Field(foreign_key="knowledge_file.id", index=True)
+    position: int
+    heading: str = Field(default="", max_length=300)
+    page: int | None = None
+    text: str
+    embedding: bytes | None = None
+
+
+class VersionKnowledge(SQLModel, table=True):
+    __tablename__ = "version_knowledge"
+    version_id: int = Field(foreign_key="gptversion.id", primary_key=True)
+    file_id: int = Field(foreign_key="knowledge_file.id", primary_key=True, index=True)
 
 
 class BuilderDraft(SQLModel, table=True):

@@ -8,10 +8,15 @@ anything else is a message in the current place.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import itertools
+import mimetypes
+import shlex
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rich.console import Console as RichConsole
 from rich.markup import escape
@@ -19,7 +24,7 @@ from rich.panel import Panel
 
 from bot.core import Core
 from bot.errors import UserError
-from bot.events import Action, Actor, Command, Event, Message, Place
+from bot.events import Action, Actor, Attachment, Command, Event, Message, Place
 from bot.replies import Button, Form, Reply, Select, Sent, Target
 from bot.textcommand import parse
 
@@ -33,6 +38,7 @@ HELP = """Console commands:
   :press N|LABEL          press a button of the last reply
   :pick N VALUE           choose VALUE in the select N of the last reply
   :submit k=v | k2=v2     submit the open form           :lang en|fr     your language
+  :attach PATH [PATH…]    send files here (a GPT's knowledge, in the DM builder)
   :repeat                 deliver the last event again (a platform retry)
   :where  :help  :quit"""
 
@@ -142,6 +148,8 @@ class ConsoleAdapter:
             await self._pick(rest)
         elif word == "submit":
             await self._submit(rest)
+        elif word == "attach" and rest:
+            await self._attach(rest)
         elif word == "repeat" and self.state.last_event is not None:
             await self.deliver(self.state.last_event)
         else:
@@ -178,6 +186,19 @@ class ConsoleAdapter:
             return
         chosen = next((v for v in control.options if v.casefold() == value.strip().casefold()), value.strip())
         await self.deliver(Action(self._actor(), self._place(control.message_id), self._event_id(), control.action_id, (chosen,)))
+
+    async def _attach(self, rest: str) -> None:
+        """Files as a platform delivers them: announced by name and size, read only if the core asks."""
+        paths = await asyncio.to_thread(lambda: [Path(raw).expanduser() for raw in shlex.split(rest)])
+        sizes = await asyncio.to_thread(lambda: [p.stat().st_size if p.is_file() else None for p in paths])
+        files = []
+        for path, size in zip(paths, sizes, strict=True):
+            if size is None:
+                self._error(f"No file {str(path)!r}.")
+                return
+            files.append(Attachment(path.name, size, mimetypes.guess_type(path.name)[0] or "",
+                                    fetch=functools.partial(_read_file, path)))
+        await self.deliver(Message(self._actor(), self._place(), self._event_id(), "", files=tuple(files)))
 
     async def _submit(self, rest: str) -> None:
         if self.state.form is None:
@@ -282,3 +303,11 @@ def split_script(text: str) -> list[str]:
 
 
 __all__ = ["ConsoleAdapter", "split_script"]
+
+
+async def _read_file(path: Path, limit: int) -> bytes:
+    def read() -> bytes:
+        with path.open("rb") as handle:
+            return handle.read(limit)
+
+    return await asyncio.to_thread(read)

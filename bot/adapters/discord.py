@@ -11,6 +11,10 @@ also every message when the message-content intent is on (a setting), else in th
 opened ("Continue in thread"), where a message whose text Discord withheld makes the core say how
 to go on (mention or reply), at most once every ten minutes per thread.
 
+Files attached to a message travel with it as `Attachment`s (name, size and type from Discord's
+payload); the bytes come from Discord's CDN only if the core asks for them (`fetch`), so a file
+nobody wants is never downloaded.
+
 Components are routed by custom id (= the core's action id) from `on_interaction`, not by views
 kept in memory, so a button on a week-old message works after a restart, on any replica.
 """
@@ -34,7 +38,7 @@ from bot.adapters.discord_outbox import NO_PINGS, InteractionOutbox, MessageOutb
 from bot.adapters.discord_render import form_values
 from bot.bootstrap import App
 from bot.catalog import CATALOG, CommandSpec, OptionSpec
-from bot.events import Action, Actor, Autocomplete, Command, Event, Message, Place
+from bot.events import Action, Actor, Attachment, Autocomplete, Command, Event, Message, Place
 from bot.i18n import normalize_locale
 from bot.replies import DeliveryRefused, Reply
 
@@ -227,9 +231,10 @@ class DiscordAdapter(discord.AutoShardedClient):
         channel = message.channel
         author = message.author
         actor = Actor(PLATFORM, str(author.id), author.display_name, is_admin=_manages(author), locale="")
+        files = attachments_of(message)
         if message.guild is None:
             place = Place(None, str(channel.id), is_dm=True, message_id=str(message.id))
-            return Message(actor, place, str(message.id), text), True
+            return Message(actor, place, str(message.id), text, files=files), True
         hidden = not mentioned and not self.intents.message_content
         if isinstance(channel, discord.Thread):
             ours = channel.owner_id == me
@@ -239,11 +244,12 @@ class DiscordAdapter(discord.AutoShardedClient):
                 return None, False
             place = Place(str(message.guild.id), str(channel.parent_id), thread_id=str(channel.id),
                           message_id=str(message.id), workspace_name=message.guild.name)
-            return Message(actor, place, str(message.id), text, mentioned=mentioned, content_hidden=hidden), not hidden
+            return Message(actor, place, str(message.id), text, mentioned=mentioned, content_hidden=hidden,
+                           files=files), not hidden
         if not mentioned:
             return None, False
         place = Place(str(message.guild.id), str(channel.id), message_id=str(message.id), workspace_name=message.guild.name)
-        return Message(actor, place, str(message.id), text, mentioned=True), True
+        return Message(actor, place, str(message.id), text, mentioned=True, files=files), True
 
     def _may_hint(self, thread_id: int) -> bool:
         now = asyncio.get_running_loop().time()
@@ -253,6 +259,22 @@ class DiscordAdapter(discord.AutoShardedClient):
             self._hinted = {k: t for k, t in self._hinted.items() if now - t < HINT_EVERY}
         self._hinted[thread_id] = now
         return True
+
+
+def attachments_of(message: discord.Message) -> tuple[Attachment, ...]:
+    """The message's files as the core sees them; each is downloaded only when `fetch` is awaited."""
+    return tuple(Attachment(a.filename, a.size, a.content_type or "", fetch=_downloader(a)) for a in message.attachments)
+
+
+def _downloader(attachment: discord.Attachment) -> Callable[[int], Awaitable[bytes]]:
+    async def fetch(limit: int) -> bytes:
+        """Through discord.py's own HTTP session (its proxy settings apply). Discord measured the file,
+        and the core compared that size with `limit` before asking, so reading it whole is bounded;
+        the cut keeps the answer within `limit` bytes whatever the CDN sends."""
+        data = await attachment.read()
+        return data[:limit]
+
+    return fetch
 
 
 def _manages(user: discord.abc.User) -> bool:

@@ -52,8 +52,8 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 BOT_SCOPES = (
-    "app_mentions:read", "assistant:write", "channels:history", "chat:write", "commands", "groups:history",
-    "im:history", "im:read", "im:write", "users:read",
+    "app_mentions:read", "assistant:write", "channels:history", "chat:write", "commands", "files:read",
+    "groups:history", "im:history", "im:read", "im:write", "users:read",
 )
 USER_TTL = 300.0  # seconds a users.info answer (name, locale, admin) is trusted
 CACHE_SIZE = 10_000

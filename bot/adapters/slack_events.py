@@ -4,7 +4,8 @@ The listener half of the Slack adapter (`bot/adapters/slack.py` does the wiring)
 after Bolt has already acknowledged the request: it finds who and where (users.info, the modal's
 private_metadata, the DM channel for the Home tab), builds one neutral event with Slack's own
 delivery id, and hands it to the core with a `SlackOutbox` for the replies. Nothing here decides
-anything about GPTs, permissions or money.
+anything about GPTs, permissions or money. A message's shared files go along as `Attachment`s whose
+bytes are downloaded (with that workspace's bot token) only if the core asks (`slack_files`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters import slack_blocks as kit
+from bot.adapters.slack_files import attachments_of
 from bot.adapters.slack_outbox import SlackOutbox, Surface, Where
 from bot.catalog import CATALOG, COMMANDS, CommandSpec, OptionType
 from bot.commands.builder import CATEGORIES
@@ -128,8 +130,9 @@ class SlackEvents:
             except SlackApiError:
                 pass  # a thread in a plain DM, not an assistant thread
         text = plain(raw, bot_user_id).lstrip(":, ")
+        files = await attachments_of(ev, client) if ev.get("files") else ()
         event = Message(actor, Place(team, channel, thread_id=thread, is_dm=is_dm, message_id=ts),
-                        str(body.get("event_id") or f"msg:{channel}:{ts}"), text, mentioned=mentioned)
+                        str(body.get("event_id") or f"msg:{channel}:{ts}"), text, mentioned=mentioned, files=files)
         await self._handle(event, client, Surface.MESSAGE, Where(team, ev["user"], channel, thread, ts))
 
     async def _assistant_started(self, body: dict[str, Any], client: AsyncWebClient) -> None:

@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlmodel import select
 
+from bot import grounding
 from bot.catalog import OptionType, action, command, opt
-from bot.commands import builder, curation, drafting
+from bot.commands import builder, curation, drafting, knowledge
 from bot.commands.builder import Effect, State
 from bot.commands.cards import gpt_card
 from bot.context import Ctx
@@ -23,6 +24,7 @@ from bot.i18n import N_
 from bot.llm import LLMError
 from bot.replies import Button, Card, CardField, DeliveryRefused, Option, Reply, Select, Sent, Style, Target
 from store import gpts as store_gpts
+from store import knowledge as store_knowledge
 from store.models import BuilderDraft, Gpt
 
 log = logging.getLogger(__name__)
@@ -96,7 +98,7 @@ async def edit(ctx: Ctx, gpt: str) -> None:
     data = {
         "name": version.name, "description": version.description, "instructions": version.instructions,
         "starters": list(version.starters), "category": version.category, "model": version.model,
-        "visibility": found.visibility,
+        "visibility": found.visibility, "knowledge": await _knowledge_of(ctx, version.id or 0),
     }
     await _begin(ctx, State.REVIEW, data, gpt_id=found.id,
                  intro=N_("Editing your GPT. Change what you like; publishing makes a new version."))
@@ -114,11 +116,19 @@ async def remix(ctx: Ctx, gpt: str) -> None:
     data = {
         "description": version.description, "starters": list(version.starters), "category": version.category,
         "model": version.model, "remix_source": source.name,
-        # another creator's instructions are theirs alone: a remix writes its own
-        **({"instructions": version.instructions} if source.creator_id == ctx.account_id else {}),
+        # another creator's instructions and files are theirs alone: a remix writes its own
+        **({"instructions": version.instructions, "knowledge": await _knowledge_of(ctx, version.id or 0)}
+           if source.creator_id == ctx.account_id else {}),
     }
     await _begin(ctx, State.NAME, data, remix_of_id=source.id,
                  intro=N_("Remixing a GPT: you start from a copy. Give your remix its own name."))
+
+
+async def _knowledge_of(ctx: Ctx, version_id: int) -> list[dict[str, Any]]:
+    """A version's files as a draft lists them: editing starts from what is published."""
+    async with ctx.db.reader() as session:
+        files = await store_knowledge.files(session, await store_knowledge.version_file_ids(session, version_id))
+    return [{"id": f.id, "name": f.name, "size": f.size, "passages": f.passage_count, "pages": f.pages} for f in files]
 
 
 async def own_gpt(ctx: Ctx, ref: str) -> tuple[Gpt, Any]:
@@ -137,8 +147,16 @@ async def own_gpt(ctx: Ctx, ref: str) -> tuple[Gpt, Any]:
 async def on_dm_message(ctx: Ctx) -> bool:
     """Feed a DM message to the builder if a draft is open; False if there is none."""
     draft = await _load_draft(ctx)
+    files = knowledge.incoming_files(ctx)
     if draft is None:
+        if files:
+            await ctx.send(Reply(text=ctx._(
+                "Files become the knowledge of a GPT you are building: start with `/gpt create` (or `/gpt edit <gpt>`), then attach them here.")))
+            return not ctx.text.strip()
         return False
+    if files:  # a caption beside files is not an answer to the builder's question
+        await knowledge.attach(ctx, draft, files)
+        return True
     await _step(ctx, draft, ctx.text)
     return True
 
@@ -193,6 +211,13 @@ def _field_form(ctx: Ctx, draft: BuilderDraft) -> Reply:
 
 
 async def _step(ctx: Ctx, draft: BuilderDraft, text: str) -> None:
+    match knowledge.word(text):
+        case ("list", _):
+            await ctx.send(Reply(text=knowledge.listing(ctx, draft.data)))
+            return
+        case ("forget", ref):
+            await knowledge.forget(ctx, draft, ref)
+            return
     models = _models(ctx)
     llm = ctx.services.llm.configured
     step = builder.advance(State(draft.state), draft.data, text, llm=llm, models=models)
@@ -201,6 +226,7 @@ async def _step(ctx: Ctx, draft: BuilderDraft, text: str) -> None:
     if step.effect is Effect.CANCEL:
         async with ctx.db.session() as session:
             await session.execute(delete(BuilderDraft).where(BuilderDraft.id == draft.id))  # type: ignore[arg-type]
+        await knowledge.discard(ctx, knowledge.file_ids(draft.data))
         await ctx.send(Reply(text=ctx._("Cancelled. Nothing was published. `/gpt create` starts again.")))
         return
     if step.effect is Effect.DRAFT:
@@ -226,7 +252,8 @@ async def _save(ctx: Ctx, draft: BuilderDraft, state: State, data: dict[str, Any
 async def _preview(ctx: Ctx, data: dict[str, Any], text: str) -> None:
     from bot.commands.invoke import GUARD, LLM_MESSAGES
 
-    messages = [{"role": "system", "content": data.get("instructions", "") + GUARD}]
+    grounded = await grounding.for_files(ctx, knowledge.file_ids(data), text)
+    messages = [{"role": "system", "content": data.get("instructions", "") + GUARD + (grounded.system_text() if grounded else "")}]
     for role, content in data.get("preview_history", [])[-10:]:
         messages.append({"role": role, "content": content})
     messages.append({"role": "user", "content": text[: ctx.settings.max_prompt_chars]})
@@ -239,6 +266,8 @@ async def _preview(ctx: Ctx, data: dict[str, Any], text: str) -> None:
                 if isinstance(item, str):
                     parts.append(item)
                     yield item
+            if grounded is not None and parts:
+                yield "\n\n" + grounded.sources(ctx)
         except LLMError as exc:
             yield "⚠️ " + ctx._(LLM_MESSAGES.get(exc.kind, LLM_MESSAGES[next(iter(LLM_MESSAGES))]))
 
@@ -270,6 +299,7 @@ async def _publish(ctx: Ctx, draft: BuilderDraft, data: dict[str, Any]) -> bool:
                 gpt, version = await store_gpts.create_gpt(
                     session, creator_id=ctx.account_id, fields=fields, remixed_from_id=draft.remix_of_id
                 )
+            await store_knowledge.attach(session, version, knowledge.file_ids(data))
             await session.execute(delete(BuilderDraft).where(BuilderDraft.id == draft.id))  # type: ignore[arg-type]
     except store_gpts.NameTaken:
         return False
@@ -307,6 +337,7 @@ def _render(ctx: Ctx, state: State, data: dict[str, Any], *, notes: Any) -> Repl
     if state is State.REVIEW:
         card = _draft_card(ctx, data)
         lines.append(ctx._("Say publish, preview, change <field>, redraft or cancel."))
+        lines.append(ctx._("Attach files to this DM to give it knowledge it draws on and cites."))
         actions = [
             Button(ctx._("Publish"), "build:publish", Style.PRIMARY),
             Button(ctx._("Preview"), "build:preview"),
@@ -354,6 +385,8 @@ def _draft_card(ctx: Ctx, data: dict[str, Any]) -> Card:
         CardField(ctx._("Description"), shown("description"), inline=False),
         CardField(ctx._("Instructions"), shown("instructions"), inline=False),
         CardField(ctx._("Conversation starters"), shown("starters"), inline=False),
+        CardField(ctx._("Knowledge"), "\n".join(f"• {knowledge.summary(ctx, item)}" for item in knowledge.files_of(data))
+                  or ctx._("none yet: attach files to this DM"), inline=False),
     ]
     return Card(title=ctx._("Your draft"), fields=tuple(fields), footer=ctx._(WORDS_HINT))
 

@@ -45,6 +45,8 @@ def gpt_card(
         CardField(ctx._("Rating"), rating_text(ctx, gpt)),
         CardField(ctx._("Uses"), str(gpt.uses)),
     ]
+    if version is not None and version.knowledge_files:
+        fields.append(CardField(ctx._("Knowledge files"), str(version.knowledge_files)))
     if engaged is not None:
         fields.append(CardField(ctx._("Engaged people, 7 days"), str(engaged)))
     if gpt.visibility != "public":

@@ -15,7 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from billing import tracking
-from bot import policy
+from bot import grounding, policy
 from bot.catalog import OptionType, action, command, opt
 from bot.context import Ctx
 from bot.errors import NotFound, UserError
@@ -161,7 +161,9 @@ async def answer(ctx: Ctx, conversation: Conversation, prompt: str, *, regenerat
         if not regenerate:
             conversations.add_turn(session, conversation, role="user", content=prompt, gpt_id=gpt.id)
         names = await creator_names(session, {gpt.creator_id})
-    messages = build_messages(version, past, prompt, current_gpt=gpt)
+    question = " ".join([prompt, *(turn.content for turn in past[-2:] if turn.role == "user")])
+    grounded = await grounding.for_version(ctx, version.id or 0, version.knowledge_files, question)
+    messages = build_messages(version, past, prompt, current_gpt=gpt, grounded=grounded)
     header = ctx._("**{name}** · by {creator}", name=gpt.name, creator=names.get(gpt.creator_id, "?"))
     buttons: list[Button] = []
     if conversation.thread_ref is None and conversation.kind == "channel":
@@ -171,7 +173,7 @@ async def answer(ctx: Ctx, conversation: Conversation, prompt: str, *, regenerat
         Button("👍", f"fb:up:{invocation.id}"),
         Button("👎", f"fb:down:{invocation.id}"),
     ]
-    stream = _stream(ctx, conversation, gpt, version, invocation, messages)
+    stream = _stream(ctx, conversation, gpt, version, invocation, messages, grounded)
     sent = await ctx.send(Reply(text=header, stream=stream, actions=tuple(buttons)))
     if sent.thread_id and conversation.thread_ref != sent.thread_id or (sent.message_id and not conversation.message_ref):
         async with ctx.db.session() as session:
@@ -184,9 +186,10 @@ async def answer(ctx: Ctx, conversation: Conversation, prompt: str, *, regenerat
 
 
 def build_messages(
-    version: GptVersion, past: list, prompt: str, *, current_gpt: Gpt
+    version: GptVersion, past: list, prompt: str, *, current_gpt: Gpt, grounded: grounding.Grounding | None = None,
 ) -> list[dict[str, str]]:
-    messages = [{"role": "system", "content": version.instructions + GUARD}]
+    system = version.instructions + GUARD + (grounded.system_text() if grounded else "")
+    messages = [{"role": "system", "content": system}]
     for turn in past:
         if turn.role == "assistant" and turn.gpt_id not in (None, current_gpt.id):
             messages.append({"role": "assistant", "content": turn.content})
@@ -198,7 +201,7 @@ def build_messages(
 
 async def _stream(
     ctx: Ctx, conversation: Conversation, gpt: Gpt, version: GptVersion, invocation: Invocation,
-    messages: list[dict[str, str]],
+    messages: list[dict[str, str]], grounded: grounding.Grounding | None = None,
 ) -> AsyncIterator[str]:
     parts: list[str] = []
     usage = Usage(0, 0)
@@ -218,6 +221,8 @@ async def _stream(
                 yield ("\n\n" if parts else "") + "⚠️ " + ctx._(CUT_SHORT)
                 break
         error = error or source.blocked
+        if grounded is not None and error is None and parts:
+            yield "\n\n" + grounded.sources(ctx)
     except LLMError as exc:
         error = exc.kind.value
         log.warning("llm error for invocation %s: %s", invocation.id, exc, extra={"event_id": ctx.event.event_id})

@@ -12,6 +12,10 @@ One aiohttp server serves both:
   is recorded in ``fake.calls`` (method, path with ids, parsed JSON or multipart ``payload_json``,
   status, ``time.perf_counter()`` timestamps, and the response body). Unknown routes answer 404 in
   Discord's error shape and are recorded too.
+* Discord's CDN under ``/attachments/{channel_id}/{attachment_id}/{filename}``: the bytes of every file
+  a user uploaded (``message(files=...)``) or the bot sent, behind signed, expiring URLs
+  (``?ex=…&is=…&hm=…``) like Discord's; an unsigned, tampered or expired URL gets Discord's 404 text.
+  Downloads are recorded in ``fake.cdn_downloads``.
 * The gateway websocket at ``/`` (HELLO, IDENTIFY -> READY + GUILD_CREATE, heartbeats, RESUME,
   REQUEST_GUILD_MEMBERS, sharding). ``compress=zlib-stream`` is honoured as Discord does (one zlib
   stream per connection, each message ending in a Z_SYNC_FLUSH); other requests get plain JSON text
@@ -44,16 +48,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
+import hashlib
+import hmac
 import itertools
 import json
+import mimetypes
 import re
 import secrets
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import BodyPartReader, WSMsgType, web
 
@@ -518,6 +526,10 @@ class FakeDiscord:
         self._sessions: set[_Session] = set()
         self._session_store: dict[str, _Session] = {}
         self._buckets: dict[tuple[str, str, str], list[float]] = {}
+        self._cdn: dict[str, tuple[bytes, str]] = {}  # CDN path -> (bytes, content type)
+        self._cdn_key = secrets.token_bytes(16)
+        self.cdn_ttl = 86400  # seconds a signed attachment URL stays valid (Discord: 24 h)
+        self.cdn_downloads: list[str] = []  # CDN paths fetched, in order (answered or not)
         self._waiters = _Waiters()
         self._routes = self._build_routes()
         self._runner: web.AppRunner | None = None
@@ -622,6 +634,58 @@ class FakeDiscord:
         self._users[user_id] = user
         self._locales[user_id] = locale
         return user
+
+    def upload(
+        self, channel_id: int, filename: str, data: bytes, content_type: str | None = None
+    ) -> dict[str, Any]:
+        """Put a file on the CDN; its attachment object, as Discord puts it in a message. Discord
+        replaces spaces in the name with underscores and guesses the type from the name."""
+        aid = self._next_snowflake()
+        name = re.sub(r"[^\w.\-]", "_", filename) or "unknown"
+        if content_type is None:
+            guessed = mimetypes.guess_type(name)[0]
+            if guessed is None and name.lower().endswith(".md"):
+                guessed = "text/markdown"
+            if guessed is not None and guessed.startswith("text/"):
+                guessed += "; charset=utf-8"
+            content_type = guessed
+        path = f"/attachments/{channel_id}/{aid}/{quote(name)}"
+        self._cdn[path] = (bytes(data), content_type or "application/octet-stream")
+        att: dict[str, Any] = {
+            "id": str(aid),
+            "filename": name,
+            "size": len(data),
+            "url": self._signed(path),
+            "proxy_url": self._signed(path),
+        }
+        if content_type:
+            att["content_type"] = content_type
+        return att
+
+    def _signature(self, path: str, expires: str, issued: str) -> str:
+        return hmac.new(self._cdn_key, f"{path}{expires}{issued}".encode(), hashlib.sha256).hexdigest()
+
+    def _signed(self, path: str) -> str:
+        issued = int(time.time())
+        ex, is_ = f"{issued + self.cdn_ttl:x}", f"{issued:x}"
+        return f"{self.url}{path}?ex={ex}&is={is_}&hm={self._signature(path, ex, is_)}&"
+
+    def _serve_cdn(self, request: web.Request) -> web.Response:
+        """Discord's CDN: the file for a valid signature, else the 404 text Discord answers."""
+        path = request.raw_path.split("?", 1)[0]
+        self.cdn_downloads.append(path)
+        self._waiters.notify()
+        q = request.query
+        ex, is_, hm = q.get("ex", ""), q.get("is", ""), q.get("hm", "")
+        try:
+            live = int(ex, 16) > time.time()
+        except ValueError:
+            live = False
+        if path not in self._cdn or not live or not hmac.compare_digest(hm, self._signature(path, ex, is_)):
+            return web.Response(status=404, text="This content is no longer available.")
+        data, content_type = self._cdn[path]
+        headers = {"Content-Type": content_type, "Cache-Control": "public, max-age=2592000"}
+        return web.Response(status=200, body=data if request.method == "GET" else b"", headers=headers)
 
     def user(self, user_id: int) -> dict[str, Any]:
         """The user object, creating a plain one ("user<ID>") if unknown."""
@@ -1641,10 +1705,15 @@ class FakeDiscord:
         reference_message_id: int | None = None,
         embeds: list[dict[str, Any]] | None = None,
         attachments: list[dict[str, Any]] | None = None,
+        files: Mapping[str, bytes] | None = None,
     ) -> dict[str, Any]:
         """A MESSAGE_CREATE payload from a user. ``guild_id`` defaults to the channel's guild; a channel
         the fake does not know, without a guild, becomes ``author_id``'s DM channel. ``<@id>`` mentions
-        in the content are parsed like Discord does."""
+        in the content are parsed like Discord does. ``files`` (filename -> bytes) are uploaded to the
+        CDN and become the message's attachments, as when a person drops files into the chat."""
+        attachments = list(attachments or []) + [
+            self.upload(channel_id, name, data) for name, data in (files or {}).items()
+        ]
         guild_id = self._resolve_place(guild_id, channel_id, author_id)
         if guild_id is not None and author_id not in self._members[guild_id]:
             self._add_member(guild_id, author_id)
@@ -1755,6 +1824,8 @@ class FakeDiscord:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.path == "/" and request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._gateway(request)
+        if request.method in ("GET", "HEAD") and request.path.startswith("/attachments/"):
+            return self._serve_cdn(request)
         now = time.perf_counter()
         path = request.path[len(API_PREFIX) :] if request.path.startswith(API_PREFIX + "/") else request.path
         query = dict(request.query)
@@ -2295,19 +2366,11 @@ class FakeDiscord:
             if att["id"] in keep_ids:
                 out.append(att)
         for i, f in enumerate(files):
-            aid = self._next_snowflake()
             meta: dict[str, Any] = next(
                 (a for a in data.get("attachments", []) or [] if str(a.get("id")) == str(i)), {}
             )
             name = meta.get("filename") or f["filename"] or f"file{i}"
-            att = {
-                "id": str(aid),
-                "filename": name,
-                "size": len(f["data"]),
-                "url": f"https://cdn.discordapp.com/attachments/{channel_id}/{aid}/{name}",
-                "proxy_url": f"https://media.discordapp.net/attachments/{channel_id}/{aid}/{name}",
-                "content_type": f["content_type"],
-            }
+            att = self.upload(channel_id, name, f["data"], f["content_type"])
             if meta.get("description"):
                 att["description"] = meta["description"]
             out.append(att)

@@ -27,6 +27,7 @@ import itertools
 import json
 import re
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -172,6 +173,10 @@ class FakeOpenAI:
         self.responder: Responder = default_responder
         self.requests: list[dict[str, Any]] = []
         self.moderation_requests: list[dict[str, Any]] = []
+        self.embedding_requests: list[dict[str, Any]] = []
+        # words the fake embedding model takes for the same meaning (a real model learns these)
+        self.synonyms: dict[str, str] = {}
+        self.embeddings_fail = False
         self._faults: deque[_Fault] = deque()
         self._ids = itertools.count(1)
         self._closing = asyncio.Event()
@@ -190,6 +195,7 @@ class FakeOpenAI:
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/moderations", self._moderations)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         # handler_cancellation: a handler parked on a stall ends when the client hangs up.
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
         await runner.setup()
@@ -377,6 +383,26 @@ class FakeOpenAI:
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        """Bag-of-words vectors (a word, or its synonym, hashed to one of 256 dimensions): texts
+        sharing words, or synonyms, are close. Deterministic, so tests can reason about ranking."""
+        if self.embeddings_fail:
+            return web.json_response(_error_body(503, "Embeddings are unavailable."), status=503)
+        body = await request.json()
+        self.embedding_requests.append(body)
+        raw = body.get("input", "")
+        inputs = [raw] if isinstance(raw, str) else [str(p) for p in raw]
+        data = []
+        for index, text in enumerate(inputs):
+            vector = [0.0] * 256
+            for word in _WORD_RE.findall(text.lower()):
+                word = self.synonyms.get(word, word)
+                vector[zlib.crc32(word.encode()) % 256] += 1.0
+            data.append({"object": "embedding", "index": index, "embedding": vector})
+        tokens = sum(len(t.split()) for t in inputs)
+        return web.json_response({"object": "list", "model": body.get("model", ""), "data": data,
+                                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     async def _moderations(self, request: web.Request) -> web.Response:
         try:

@@ -6,7 +6,10 @@ Two halves:
   Point the real ``AsyncWebClient(base_url=fake.base_url)`` at it. It records every call
   (:attr:`FakeSlackAPI.calls`), keeps the state a user would see (messages after updates and stream
   appends, App Home views, modals, thread status, reactions) and answers with Slack's response shapes.
-  It also serves ``response_url`` endpoints (what Bolt's ``respond()`` posts to).
+  It also serves ``response_url`` endpoints (what Bolt's ``respond()`` posts to), and the files people
+  share (``add_file(content=...)``) at ``url_private`` / ``url_private_download``, only to a bot token
+  of the file's workspace with ``files:read``: any other request is redirected to the sign-in page
+  (HTML, status 200), as Slack does. Downloads are recorded in ``file_downloads``.
 * :class:`SlackSender` -- plays Slack's side towards a Bolt app served over HTTP: slash commands
   (form bodies), Events API envelopes (JSON) and interactivity payloads (``payload=<json>`` forms),
   each signed exactly like Slack (``v0=HMAC_SHA256(secret, "v0:{ts}:{body}")``).
@@ -41,7 +44,7 @@ import itertools
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.cookies import SimpleCookie
@@ -136,6 +139,15 @@ def _rich_text(text: str, mention_user: str | None = None) -> list[dict[str, Any
             "elements": [{"type": "rich_text_section", "elements": elements}],
         }
     ]
+
+
+def _guess_mimetype(name: str) -> str:
+    """What Slack reports for a file: its guess from the name (Markdown is plain text to Slack)."""
+    import mimetypes
+
+    if name.lower().endswith((".md", ".markdown")):
+        return "text/plain"
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def _channel_type(channel_id: str) -> str:
@@ -253,6 +265,8 @@ class FakeSlackAPI:
         self.strict_users = False  # users.info answers user_not_found for users never add_user()-ed
         self.channels: dict[str, dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
+        self.file_downloads: list[tuple[str, str | None, int]] = []  # (file id, bearer token, status)
+        self._file_content: dict[str, tuple[str, bytes]] = {}  # file id -> (team id, bytes)
 
         self.streaming_supported = True
         self.streaming_error = "unknown_method"
@@ -272,7 +286,7 @@ class FakeSlackAPI:
         self.reactions: dict[tuple[str, str], list[str]] = {}  # (channel, ts) -> reaction names
 
         self.oauth_scopes = (
-            "app_mentions:read,channels:history,chat:write,commands,im:history,im:read,im:write,users:read"
+            "app_mentions:read,channels:history,chat:write,commands,files:read,im:history,im:read,im:write,users:read"
         )
         self.oauth_installer_user_id = "U0INSTALL1"
         self.token_rotation = False  # oauth.v2.access returns refresh_token/expires_in when True
@@ -337,6 +351,8 @@ class FakeSlackAPI:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{rid}", self._handle_response_url)
+        app.router.add_get("/files-pri/{key}/{tail:.*}", self._handle_file)
+        app.router.add_get("/", self._signin_page)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=2048)
@@ -473,7 +489,17 @@ class FakeSlackAPI:
         user: str | None = None,
         title: str | None = None,
         url_private: str | None = None,
+        content: bytes | None = None,
+        team_id: str | None = None,
     ) -> dict[str, Any]:
+        """A file in the workspace (``team_id``, default this fake's). With ``content`` the fake hosts its
+        bytes at its private URLs (and ``size`` is their length); without, the URLs are Slack's."""
+        team = team_id or self.team_id
+        host = "https://files.slack.com"
+        if content is not None:
+            self._file_content[file_id] = (team, bytes(content))
+            size = len(content)
+            host = self._origin
         self.files[file_id] = {
             "id": file_id,
             "created": int(time.time()),
@@ -484,7 +510,7 @@ class FakeSlackAPI:
             "filetype": filetype,
             "pretty_type": filetype.capitalize(),
             "user": user or "U0000",
-            "user_team": self.team_id,
+            "user_team": team,
             "editable": False,
             "size": size,
             "mode": "hosted",
@@ -494,9 +520,8 @@ class FakeSlackAPI:
             "public_url_shared": False,
             "display_as_bot": False,
             "username": "",
-            "url_private": url_private
-            or f"https://files.slack.com/files-pri/{self.team_id}-{file_id}/{name}",
-            "url_private_download": f"https://files.slack.com/files-pri/{self.team_id}-{file_id}/download/{name}",
+            "url_private": url_private or f"{host}/files-pri/{team}-{file_id}/{name}",
+            "url_private_download": f"{host}/files-pri/{team}-{file_id}/download/{name}",
             "permalink": f"https://{self.team_domain}.slack.com/files/{user or 'U0000'}/{file_id}/{name}",
             "comments_count": 0,
             "shares": {},
@@ -645,6 +670,44 @@ class FakeSlackAPI:
         if method == "auth.test" and body.get("ok"):
             headers["x-oauth-scopes"] = self._identity(token)["scope"]
         return 200, body, headers
+
+    async def _handle_file(self, request: web.Request) -> web.Response:
+        """A private file: its bytes for a bot token of its workspace that has ``files:read``; for
+        anyone else, a redirect to the workspace's sign-in page (Slack never answers 401 here)."""
+        team, _, file_id = request.match_info["key"].partition("-")
+        auth = request.headers.get("Authorization", "")
+        token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
+        hosted = self._file_content.get(file_id)
+        allowed = (
+            hosted is not None
+            and hosted[0] == team
+            and bool(token)
+            and token not in self.invalid_tokens
+            and self._identity(token)["team_id"] == team
+            and "files:read" in self._identity(token)["scope"].split(",")
+        )
+        if hosted is None:
+            status, response = 404, web.Response(status=404, text="File not found")
+        elif not allowed:
+            status = 302
+            response = web.Response(status=302, headers={"Location": f"{self._origin}/?redir={request.path}"})
+        else:
+            status = 200
+            mimetype = self.files[file_id]["mimetype"]
+            headers = {"Content-Type": mimetype}
+            if "/download/" in request.path:
+                headers["Content-Disposition"] = f'attachment; filename="{self.files[file_id]["name"]}"'
+            response = web.Response(status=200, body=hosted[1], headers=headers)
+        self.file_downloads.append((file_id, token, status))
+        self._notify()
+        return response
+
+    async def _signin_page(self, request: web.Request) -> web.Response:
+        page = (
+            "<!DOCTYPE html><html><head><title>Sign in | Slack</title></head>"
+            f"<body><h1>Sign in to {self.team_name}</h1><form action='/signin'></form></body></html>"
+        )
+        return web.Response(status=200, text=page, content_type="text/html")
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         arrived = time.perf_counter()
@@ -1816,6 +1879,50 @@ class SlackSender:
             blocks=_rich_text(text),
             channel_type="im",
         )
+
+    def file_share(
+        self,
+        *,
+        user_id: str,
+        files: Mapping[str, bytes],
+        text: str = "",
+        channel_id: str | None = None,
+        thread_ts: str | None = None,
+        mimetypes: Mapping[str, str] | None = None,
+        subtype: str | None = "file_share",
+        trimmed: bool = False,
+    ) -> dict[str, Any]:
+        """A ``message`` event in which ``user_id`` shares files (name -> bytes; the linked fake hosts
+        them), by default in their DM with the bot. Slack's shape: ``subtype: file_share``, ``upload``,
+        ``files`` with the full file objects (``trimmed``: the ``check_file_info`` stubs Slack sends
+        for some shares, which need ``files.info``). ``subtype=None``: newer clients' uploads."""
+        if self.fake is None:
+            raise RuntimeError("file_share needs a linked FakeSlackAPI to host the files")
+        channel = channel_id or self._dm(user_id)
+        objects = []
+        for name, data in files.items():
+            fid = _new_id("F", 10)
+            mimetype = (mimetypes or {}).get(name) or _guess_mimetype(name)
+            filetype = name.rsplit(".", 1)[-1].lower() if "." in name else "binary"
+            entry = self.fake.add_file(fid, name, mimetype=mimetype, filetype=filetype, user=user_id,
+                                       content=data, team_id=self.defaults.team_id)
+            entry["ims" if channel.startswith("D") else "channels"].append(channel)
+            stub = {"id": fid, "mode": "file_access", "file_access": "check_file_info", "created": 0, "user": user_id}
+            objects.append(stub if trimmed else copy.deepcopy(entry))
+        event = self._message_event(
+            event_type="message",
+            user_id=user_id,
+            channel_id=channel,
+            text=text,
+            ts=None,
+            thread_ts=thread_ts,
+            blocks=_rich_text(text) if text else [],
+            channel_type=None,
+        )
+        if subtype is not None:
+            event["subtype"] = subtype
+        event.update({"files": objects, "upload": False, "display_as_bot": False})
+        return event
 
     def message_in_thread(
         self,
