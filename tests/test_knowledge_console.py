@@ -92,6 +92,8 @@ async def test_refusals_say_why_and_store_nothing(app: App, terminal: Terminal, 
     assert "I cannot read **broken.pdf**" in out
     out = await t.run(f":attach {write(tmp_path, 'scan.pdf', pdf_bytes(['']))}")
     assert "**scan.pdf** has no text I can read" in out
+    out = await t.run(f":attach {write(tmp_path, 'huge.txt', b'word ' * (2_200_000))}")
+    assert "**huge.txt** is 10.5 MB; a knowledge file can be at most 10.0 MB." in out
     assert await count(app, KnowledgeFile) == 0 and await count(app, KnowledgePassage) == 0
 
     out = await t.run(f":attach {write(tmp_path, 'notes.md', NOTES)}", f":attach {write(tmp_path, 'again.md', NOTES)}")

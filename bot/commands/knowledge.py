@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import update
 
 from bot.context import Ctx
+from bot.errors import UserError
 from bot.events import Attachment, Message
 from bot.i18n import N_
 from bot.llm import LLMError
@@ -130,11 +131,8 @@ def _pick(items: list[dict[str, Any]], ref: str) -> dict[str, Any] | None:
     return loose[0] if not exact and len(loose) == 1 else None
 
 
-class Refused(Exception):
-    def __init__(self, msgid: str, /, **params: Any) -> None:
-        super().__init__(msgid)
-        self.msgid = msgid
-        self.params = params
+class Refused(UserError):
+    """One file is not added; the others of the same message still are."""
 
 
 async def _ingest(ctx: Ctx, draft: BuilderDraft, attachment: Attachment) -> dict[str, Any]:
