@@ -67,6 +67,11 @@ class Attachment:
     fetch: Callable[[int], Awaitable[bytes]] | None = field(default=None, compare=False, repr=False)
 
 
+class FileAccessDenied(Exception):
+    """An adapter's `fetch` was refused by the platform (a Slack app installed without
+    `files:read`): attaching again will not help, so the creator is told who can fix it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """A message the bot may answer: in a DM, in a thread it follows, or one that mentions it.

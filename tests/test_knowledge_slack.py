@@ -216,13 +216,14 @@ async def test_creator_shares_a_docx_in_the_dm_and_members_get_cited_answers(sla
     assert answer["text"].rstrip().endswith("Sources: *Biology notes.docx*")
 
 
-async def test_without_files_read_the_creator_is_told_the_file_could_not_be_read(slack_env: SlackEnv) -> None:
+async def test_without_files_read_the_creator_is_told_who_can_fix_it(slack_env: SlackEnv) -> None:
     """An install made before the app asked for `files:read`: Slack answers with its sign-in page,
-    which is not taken for the file."""
+    which is not taken for the file, and attaching again would not help: an admin must reinstall."""
     env = slack_env
     dm = await start_draft(env)
     env.fake.oauth_scopes = env.fake.oauth_scopes.replace(",files:read", "")
     await env.event(env.slack.file_share(user_id=ALICE, files={"notes.md": NOTES}))
-    assert "could not download *notes.md*" in rendered(env.last(dm))
+    assert "not allowed to read files here, so *notes.md* was not added" in rendered(env.last(dm))
+    assert "reinstall the app" in rendered(env.last(dm))
     assert [status for _, _, status in env.fake.file_downloads] == [302]
     assert await stored_files(env.app) == []

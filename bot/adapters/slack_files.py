@@ -18,7 +18,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.events import Attachment
+from bot.events import Attachment, FileAccessDenied
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,10 @@ TIMEOUT = aiohttp.ClientTimeout(total=120, sock_connect=10, sock_read=30)
 
 class DownloadFailed(Exception):
     """Slack did not hand over the file's bytes (no access, a sign-in page, an error, an external file)."""
+
+
+class NoFileAccess(DownloadFailed, FileAccessDenied):
+    """The workspace's token may not read files: only reinstalling the app fixes it."""
 
 
 async def attachments_of(event: Mapping[str, Any], client: AsyncWebClient) -> tuple[Attachment, ...]:
@@ -82,7 +86,7 @@ async def download(url: str, token: str, limit: int, *, mimetype: str = "", clie
         if resp.status != 200:
             raise DownloadFailed(f"Slack answered {resp.status} for the file")
         if resp.content_type == "text/html" and (resp.history or not mimetype.startswith("text/html")):
-            raise DownloadFailed("Slack answered with a sign-in page: the token may lack files:read")
+            raise NoFileAccess("Slack answered with a sign-in page: the token lacks files:read")
         data = bytearray()
         async for chunk in resp.content.iter_chunked(CHUNK):
             data += chunk
@@ -91,4 +95,4 @@ async def download(url: str, token: str, limit: int, *, mimetype: str = "", clie
         return bytes(data[:limit])
 
 
-__all__ = ["DownloadFailed", "attachments_of", "download"]
+__all__ = ["DownloadFailed", "NoFileAccess", "attachments_of", "download"]

@@ -18,7 +18,7 @@ from sqlalchemy import update
 
 from bot.context import Ctx
 from bot.errors import UserError
-from bot.events import Attachment, Message
+from bot.events import Attachment, FileAccessDenied, Message
 from bot.i18n import N_
 from bot.llm import LLMError
 from bot.replies import Reply
@@ -158,6 +158,10 @@ async def _ingest(ctx: Ctx, draft: BuilderDraft, attachment: Attachment) -> dict
         raise Refused(N_("I could not download **{name}**. Please attach it again."), name=name)
     try:
         data = await attachment.fetch(per_file + 1)
+    except FileAccessDenied as exc:
+        log.warning("the platform refused the bot a file: %s", exc)
+        raise Refused(N_("I am not allowed to read files here, so **{name}** was not added. An admin needs to reinstall the app with its file permission (files:read)."),
+                      name=name) from None
     except Exception as exc:  # the platform's download: a network error, an expired link
         log.warning("download of an attachment failed: %s: %s", type(exc).__name__, exc)
         raise Refused(N_("I could not download **{name}**. Please attach it again."), name=name) from None
