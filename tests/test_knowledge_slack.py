@@ -11,17 +11,16 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlmodel import select
 
 from bot.adapters.slack import SlackAdapter
 from bot.adapters.slack_files import DownloadFailed, download
 from bot.bootstrap import App
 from bot.events import Event, Message
 from bot.replies import Outbox
-from store.models import KnowledgeFile
 from tests.fakes.slack_fake import BoltHTTPServer, FakeSlackAPI, SlackSender
 from tests.knowledge_files import Heading, docx_bytes
 from tests.slack_env import ALICE, GENERAL, SECRET, SlackEnv, rendered, slack_settings
+from tests.test_knowledge_discord import PAGES, stored_files
 
 NOTES = (
     b"# Course notes\n\n## Photosynthesis\n\nChlorophyll absorbs red and blue light; the Calvin cycle\n"
@@ -166,18 +165,6 @@ async def test_each_workspace_downloads_with_its_own_token(app: App, monkeypatch
 
 
 # --- the creator's story through the core ---------------------------------------------------------
-
-PAGES = [
-    "Biology 101 syllabus. The course runs for twelve weeks; labs are on Wednesdays.",
-    "Photosynthesis. Chlorophyll absorbs red and blue light, and the Calvin cycle fixes carbon dioxide "
-    "into glucose in the stroma of the chloroplast.",
-]
-
-
-async def stored_files(app: App) -> list[str]:
-    async with app.db.reader() as session:
-        return list((await session.execute(select(KnowledgeFile.name))).scalars())
-
 
 async def start_draft(env: SlackEnv) -> str:
     """alice: /gpt create, her idea drafted, the name changed; her DM with the bot."""
