@@ -26,7 +26,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from billing.close import ClosePlan, Rules, close_due
 from billing.periods import trigger
 from config import Settings
-from store.db import Database
+from store.db import Database, offloaded
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ async def run_closes(app: Host, *, cron: str | None = None) -> list[ClosePlan] |
     settings = app.settings
     failed = False
     try:
-        closed = await close_due(app.db, Rules.from_settings(settings), cron or settings.rewards_period_cron)
+        with offloaded():  # long statements: on SQLite, run them off the event loop (store/sqlite_inline.py)
+            closed = await close_due(app.db, Rules.from_settings(settings), cron or settings.rewards_period_cron)
     except Exception:
         log.exception("closing reward periods failed; it will be retried")
         closed, failed = [], True

@@ -3,6 +3,8 @@
 The pending row is the promise that the use will be accounted for: if the process dies in the
 middle, `fail_interrupted()` at start-up marks it failed, so it never earns and never vanishes.
 The platform's event id makes a second delivery of the same request a no-op (unique key).
+
+Both statements run on every ask, so they are plain SQL, one statement each (store.db.typed_sql).
 """
 
 from __future__ import annotations
@@ -10,18 +12,50 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from store.db import Writes, typed_sql
 from store.models import Gpt, Invocation, InvocationStatus, utcnow
+
+Executor = AsyncSession | AsyncConnection
 
 
 class DuplicateDelivery(Exception):
     """This platform event was already turned into an invocation."""
 
 
+_COLUMNS = ("event_key, gpt_id, version_id, account_id, workspace_id, conversation_id, platform, status, is_preview, "
+            "is_creator, error_code, model, latency_ms, prompt_tokens, completion_tokens, day, created_at, finished_at")
+# One statement, no savepoint: a second delivery of the same event inserts nothing.
+_BEGIN = typed_sql(
+    f"INSERT INTO invocation ({_COLUMNS}) VALUES ({', '.join(':' + c for c in _COLUMNS.split(', '))}) "
+    "ON CONFLICT (event_key) DO NOTHING RETURNING id",
+    Invocation,
+)
+
+_FINISH = typed_sql(
+    "UPDATE invocation SET status = :status, error_code = :error_code, prompt_tokens = :prompt_tokens, "
+    "completion_tokens = :completion_tokens, latency_ms = :latency_ms, finished_at = :finished_at "
+    "WHERE id = :id AND status = 'pending'",
+    Invocation,
+)
+# An answer that came out whole still earns nothing if its GPT was taken down meanwhile: the row
+# says so ('blocked', 'taken_down'), read in the same statement that completes it.
+_TAKEN = "(SELECT taken_down_at FROM gpt WHERE gpt.id = :gpt_id) IS NOT NULL"
+_FINISH_UNLESS_TAKEN_DOWN = typed_sql(
+    f"UPDATE invocation SET status = CASE WHEN {_TAKEN} THEN 'blocked' ELSE :status END, "
+    f"error_code = CASE WHEN {_TAKEN} THEN 'taken_down' ELSE :error_code END, "
+    f"prompt_tokens = CASE WHEN {_TAKEN} THEN invocation.prompt_tokens ELSE :prompt_tokens END, "
+    f"completion_tokens = CASE WHEN {_TAKEN} THEN invocation.completion_tokens ELSE :completion_tokens END, "
+    f"latency_ms = CASE WHEN {_TAKEN} THEN invocation.latency_ms ELSE :latency_ms END, "
+    "finished_at = :finished_at WHERE id = :id AND status = 'pending'",
+    Invocation,
+)
+_COUNT_USE = typed_sql("UPDATE gpt SET uses = uses + 1 WHERE id = :gpt_id AND taken_down_at IS NULL")
+
+
 async def begin(
-    session: AsyncSession,
+    session: Executor,
     *,
     gpt: Gpt,
     version_id: int,
@@ -34,6 +68,7 @@ async def begin(
     is_preview: bool = False,
 ) -> Invocation:
     assert gpt.id is not None
+    now = utcnow()
     invocation = Invocation(
         event_key=event_key,
         gpt_id=gpt.id,
@@ -45,20 +80,49 @@ async def begin(
         model=model,
         is_preview=is_preview,
         is_creator=gpt.creator_id == account_id,
+        day=now.date(),
+        created_at=now,
     )
-    # One statement, no savepoint: a second delivery of the same event inserts nothing.
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(Invocation).values(**invocation.model_dump(exclude={"id"}))
-    insert = insert.on_conflict_do_nothing(index_elements=["event_key"]).returning(Invocation.id)  # type: ignore[arg-type]
-    new_id = (await session.execute(insert)).scalar_one_or_none()
+    new_id = (await session.execute(_BEGIN, {
+        "event_key": event_key, "gpt_id": gpt.id, "version_id": version_id, "account_id": account_id,
+        "workspace_id": workspace_id, "conversation_id": conversation_id, "platform": platform,
+        "status": InvocationStatus.PENDING.value, "is_preview": is_preview, "is_creator": invocation.is_creator,
+        "error_code": None, "model": model, "latency_ms": None, "prompt_tokens": 0, "completion_tokens": 0,
+        "day": invocation.day, "created_at": now, "finished_at": None,
+    })).scalar_one_or_none()
     if new_id is None:
         raise DuplicateDelivery(event_key)
     invocation.id = new_id
     return invocation
 
 
+def finish_writes(
+    invocation: Invocation,
+    *,
+    ok: bool,
+    error_code: str | None = None,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+) -> Writes:
+    """The statements that complete a pending use (for `Database.grouped`, or `finish`). A
+    successful use counts for its GPT, unless the GPT was taken down while it answered: then it
+    is recorded blocked ('taken_down') and earns nothing."""
+    now = utcnow()
+    started = invocation.created_at
+    latency = int((now - started).total_seconds() * 1000) if started else None
+    status = InvocationStatus.OK if ok else InvocationStatus.ERROR
+    writes: Writes = [(_FINISH_UNLESS_TAKEN_DOWN if ok else _FINISH, {
+        "id": invocation.id, "gpt_id": invocation.gpt_id, "status": status.value, "error_code": error_code,
+        "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "latency_ms": latency,
+        "finished_at": now,
+    })]
+    if ok and not invocation.is_creator and not invocation.is_preview:
+        writes.append((_COUNT_USE, {"gpt_id": invocation.gpt_id}))
+    return writes
+
+
 async def finish(
-    session: AsyncSession,
+    session: Executor,
     invocation: Invocation,
     *,
     ok: bool,
@@ -66,26 +130,10 @@ async def finish(
     prompt_tokens: int = 0,
     completion_tokens: int = 0,
 ) -> None:
-    now = utcnow()
-    started = invocation.created_at
-    latency = int((now - started).total_seconds() * 1000) if started else None
-    status = InvocationStatus.OK if ok else InvocationStatus.ERROR
-    await session.execute(
-        update(Invocation)
-        .where(Invocation.id == invocation.id, Invocation.status == InvocationStatus.PENDING)  # type: ignore[arg-type]
-        .values(
-            status=status,
-            error_code=error_code,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            latency_ms=latency,
-            finished_at=now,
-        )
-    )
-    if ok and not invocation.is_creator and not invocation.is_preview:
-        await session.execute(
-            update(Gpt).where(Gpt.id == invocation.gpt_id).values(uses=Gpt.uses + 1)  # type: ignore[arg-type]
-        )
+    """Complete a pending use in the caller's transaction (see `finish_writes`)."""
+    for statement, params in finish_writes(invocation, ok=ok, error_code=error_code, prompt_tokens=prompt_tokens,
+                                           completion_tokens=completion_tokens):
+        await session.execute(statement, params)
 
 
 async def fail_interrupted(session: AsyncSession, *, older_than: timedelta = timedelta(0)) -> int:

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,13 +26,17 @@ from bot.i18n import N_, normalize_locale
 from bot.logs import current_event
 from bot.replies import Choice, Outbox, Reply
 from store import search
-from store.accounts import ensure_workspace, resolve_account, set_workspace_active
+from store.accounts import resolve_account, resolve_actor, set_workspace_active
 from store.adapter_state import get_value, put_value
+from store.db import typed_sql
 from store.models import SeenEvent, utcnow
-from store.policy import find_workspace, insert_ignore
+from store.policy import find_workspace
 
 log = logging.getLogger(__name__)
 RESTARTING = N_("The bot is restarting. Please try again in a moment.")
+# The deduplication every event goes through: one plain statement (see store.db.typed_sql).
+_SEEN = typed_sql("INSERT INTO seenevent (key, created_at) VALUES (:key, :created_at) ON CONFLICT (key) DO NOTHING",
+                  SeenEvent)
 
 
 class Core:
@@ -83,8 +87,14 @@ class Core:
             await self._dispatch(ctx)
         except UserError as exc:
             await self._say(out, locale, exc.msgid, **exc.params)
-        except (OperationalError, PoolTimeout, ConnectionError, OSError) as exc:
+        except Exception as exc:
             incident = secrets.token_hex(4)
+            if not _store_down(exc):
+                log.exception("unhandled error [%s]", incident, extra={"event_id": event.event_id})
+                await self._say(
+                    out, locale, "Something went wrong on our side. (incident {incident})", incident=incident
+                )
+                return
             log.error(
                 "store unavailable [%s]: %s: %s", incident, type(exc).__name__, str(exc).splitlines()[0][:300] if str(exc) else "",
                 extra={"event_id": event.event_id},
@@ -92,12 +102,6 @@ class Core:
             await self._say(
                 out, locale, "The store is briefly unavailable. Please try again in a moment. (incident {incident})",
                 incident=incident,
-            )
-        except Exception:
-            incident = secrets.token_hex(4)
-            log.exception("unhandled error [%s]", incident, extra={"event_id": event.event_id})
-            await self._say(
-                out, locale, "Something went wrong on our side. (incident {incident})", incident=incident
             )
 
     async def autocomplete(self, event: Autocomplete) -> list[Choice]:
@@ -151,7 +155,7 @@ class Core:
         if isinstance(event, (Autocomplete, HomeOpen)) or not event.event_id:
             return True
         key = f"{event.actor.platform}:{event.event_id}"[:160]
-        seen = await session.execute(insert_ignore(session, SeenEvent, ["key"], key=key, created_at=utcnow()))
+        seen = await session.execute(_SEEN, {"key": key, "created_at": utcnow()})
         return bool(seen.rowcount)  # type: ignore[attr-defined]
 
     async def _context(self, event: Event, out: Outbox, locale: str) -> Ctx | None:
@@ -160,16 +164,13 @@ class Core:
         async with self.services.db.session() as session:
             if not await self._first_delivery(session, event):
                 return None
-            account = await resolve_account(
+            account, workspace = await resolve_actor(
                 session, platform=event.actor.platform, user_id=event.actor.user_id,
                 display_name=event.actor.display_name, locale=locale if event.actor.locale else "",
+                workspace_id=event.place.workspace_id, workspace_name=event.place.workspace_name,
             )
             if not event.actor.locale:  # the platform does not say (a Discord message): their last known language
                 locale = normalize_locale(account.locale, locale)
-            workspace = await ensure_workspace(
-                session, platform=event.actor.platform, external_id=event.place.workspace_id,
-                name=event.place.workspace_name,
-            )
         return Ctx(self.services, event, out, account, workspace, locale)
 
     async def _dispatch(self, ctx: Ctx) -> None:
@@ -191,6 +192,15 @@ class Core:
             await commands.route_message(ctx)
         elif isinstance(event, HomeOpen):
             await commands.open_home(ctx)
+
+
+def _store_down(error: Exception) -> bool:
+    """The database could not be reached: a lock or pool timeout, the server gone, or a connection
+    that died while it sat in the pool (SQLAlchemy then renews the pool: the next request gets a
+    fresh connection; see PING_AFTER_IDLE in store/db.py)."""
+    if isinstance(error, (OperationalError, PoolTimeout, ConnectionError, OSError)):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 def _checked_options(spec: CommandSpec, given: Any) -> dict[str, Any]:

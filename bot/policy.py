@@ -192,7 +192,7 @@ async def before_answer(ctx: Ctx, conversation: Conversation, prompt: str, *, re
     if conversation.id is None and passed and passed[:3] == (conversation.gpt_id, conversation.version_id, where):
         st = passed[3]  # this request's own check, a moment ago (a new conversation on the current version)
     else:
-        async with ctx.db.reader() as session:
+        async with ctx.db.lookups() as session:  # reads only (a review request is written on its own)
             gpt = await session.get(Gpt, conversation.gpt_id, populate_existing=True)
             version = await session.get(GptVersion, conversation.version_id)
             if gpt is None:
@@ -252,7 +252,8 @@ class GuardedAnswer:
     (the run itself is never shown), then a new paragraph "🔒 The rest of this answer was withheld
     …". The model's stream is closed at once; the use is recorded as blocked (it earns nothing),
     a LeakAttempt is counted for the creator, and the conversation keeps only what was shown.
-    `blocked` tells the caller why the use must not count ('leak_guard' or 'taken_down').
+    `blocked` tells the caller why the use must not count ('leak_guard'). A GPT taken down while
+    it answered is caught where the use is completed, in the same statement (billing.tracking.finish).
     """
 
     def __init__(
@@ -295,19 +296,9 @@ class GuardedAnswer:
                 return
         if guard is not None and (tail := guard.flush()):
             yield tail
-        await self._still_up()
 
     async def _count_leak(self) -> None:
         log.warning("answer withheld: it quoted the instructions of gpt %s", self.gpt.id)
         async with self.ctx.db.session() as session:
             await rules.record_leak(session, gpt_id=self.gpt.id or 0, account_id=self.ctx.account_id,
                                     workspace_id=workspace_id(self.ctx), invocation_id=self.invocation.id)
-
-    async def _still_up(self) -> None:
-        """A GPT taken down while it was answering: this use earns nothing."""
-        async with self.ctx.db.reader() as session:
-            gpt = await session.get(Gpt, self.gpt.id)
-        if gpt is not None and gpt.taken_down_at is not None:
-            self.blocked = "taken_down"
-            async with self.ctx.db.session() as session:
-                await rules.mark_blocked(session, self.invocation.id or 0, "taken_down")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy import and_, bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlmodel import col, select
 
 from store.models import Account, Identity, Workspace
 
@@ -22,10 +23,7 @@ async def resolve_account(
     ).first()
     if row is not None:
         account, identity = row
-        if display_name and (account.display_name != display_name[:100] or (locale and account.locale != locale)):
-            account.display_name = display_name[:100]
-            account.locale = locale or account.locale  # "": the platform did not say; keep the last known
-            identity.display_name = display_name[:100]
+        _refresh(account, identity, display_name, locale)
         return account
     try:
         async with session.begin_nested():
@@ -49,6 +47,43 @@ async def resolve_account(
             )
         ).scalar_one()
         return found
+
+
+def _refresh(account: Account, identity: Identity, display_name: str, locale: str) -> None:
+    if display_name and (account.display_name != display_name[:100] or (locale and account.locale != locale)):
+        account.display_name = display_name[:100]
+        account.locale = locale or account.locale  # "": the platform did not say; keep the last known
+        identity.display_name = display_name[:100]
+
+
+_ACTOR = (
+    select(Account, Identity, Workspace)
+    .join(Identity, Identity.account_id == Account.id)  # type: ignore[arg-type]
+    .outerjoin(Workspace, and_(col(Workspace.platform) == bindparam("platform"),
+                               col(Workspace.external_id) == bindparam("workspace")))
+    .where(Identity.platform == bindparam("platform"), Identity.external_id == bindparam("user_id"))
+)
+
+
+async def resolve_actor(
+    session: AsyncSession, *, platform: str, user_id: str, display_name: str, locale: str,
+    workspace_id: str | None, workspace_name: str = "",
+) -> tuple[Account, Workspace | None]:
+    """`resolve_account` and `ensure_workspace` for one event, in one statement when both exist
+    (every event pays for this lookup)."""
+    row = (await session.execute(_ACTOR, {"platform": platform, "user_id": user_id, "workspace": workspace_id})).first()
+    if row is None:
+        account = await resolve_account(session, platform=platform, user_id=user_id, display_name=display_name,
+                                        locale=locale)
+        workspace = None
+    else:
+        account, identity, workspace = row
+        _refresh(account, identity, display_name, locale)
+    if workspace is None:
+        workspace = await ensure_workspace(session, platform=platform, external_id=workspace_id, name=workspace_name)
+    elif workspace_name and workspace.name != workspace_name[:100]:
+        workspace.name = workspace_name[:100]
+    return account, workspace
 
 
 async def ensure_workspace(

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import select
 
+from store.db import Writes, typed_sql
 from store.models import Conversation, Turn, utcnow
+
+_CONVERSATION_COLUMNS = ("gpt_id, version_id, account_id, platform, workspace_id, channel_ref, thread_ref, message_ref, "
+                         "kind, created_at, updated_at").split(", ")
+_CREATE = typed_sql(
+    f"INSERT INTO conversation ({', '.join(_CONVERSATION_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _CONVERSATION_COLUMNS)}) RETURNING id",
+    Conversation,
+)
+_TURN = typed_sql(
+    "INSERT INTO turn (conversation_id, role, content, gpt_id, invocation_id, created_at) "
+    "VALUES (:conversation_id, :role, :content, :gpt_id, :invocation_id, :created_at)",
+    Turn,
+)
+_TOUCH = typed_sql("UPDATE conversation SET updated_at = :updated_at WHERE id = :id", Conversation)
 
 
 async def by_thread(session: AsyncSession, *, platform: str, thread_ref: str) -> Conversation | None:
@@ -31,6 +47,57 @@ async def dm_conversation(session: AsyncSession, *, platform: str, channel_ref: 
         .limit(1)
     )
     return rows.scalar_one_or_none()
+
+
+async def create(session: AsyncSession | AsyncConnection, conversation: Conversation) -> None:
+    """Insert a new conversation in one statement (no unit of work); it then behaves as if loaded:
+    adding it to a session later updates it."""
+    now = utcnow()
+    conversation.created_at = conversation.updated_at = now
+    values = {column: getattr(conversation, column) for column in _CONVERSATION_COLUMNS}
+    conversation.id = (await session.execute(_CREATE, values)).scalar_one()
+    make_transient_to_detached(conversation)
+
+
+def turn_writes(
+    conversation: Conversation, *, role: str, content: str, gpt_id: int | None, invocation_id: int | None = None,
+) -> Writes:
+    """A turn and the conversation's `updated_at`, as statements (for `Database.grouped`)."""
+    assert conversation.id is not None
+    now = utcnow()
+    conversation.updated_at = now
+    return [
+        (_TURN, {"conversation_id": conversation.id, "role": role, "content": content, "gpt_id": gpt_id,
+                 "invocation_id": invocation_id, "created_at": now}),
+        (_TOUCH, {"updated_at": now, "id": conversation.id}),
+    ]
+
+
+async def record_turn(
+    session: AsyncSession | AsyncConnection, conversation: Conversation, *, role: str, content: str,
+    gpt_id: int | None, invocation_id: int | None = None, touch: bool = True,
+) -> None:
+    """`add_turn` in plain statements: the turn, and the conversation's `updated_at` unless
+    `touch` is False (a conversation created in the same transaction is as new as its turn)."""
+    assert conversation.id is not None
+    now = utcnow()
+    await session.execute(_TURN, {
+        "conversation_id": conversation.id, "role": role, "content": content, "gpt_id": gpt_id,
+        "invocation_id": invocation_id, "created_at": now,
+    })
+    if touch:
+        await session.execute(_TOUCH, {"updated_at": now, "id": conversation.id})
+    conversation.updated_at = now
+
+
+_REFS = typed_sql("UPDATE conversation SET message_ref = :message_ref, thread_ref = :thread_ref WHERE id = :id",
+                  Conversation)
+
+
+def refs_writes(conversation_id: int, *, message_ref: str | None, thread_ref: str | None) -> Writes:
+    """Where the answer that opened the conversation was posted (and the thread it started), as
+    a statement (for `Database.grouped`)."""
+    return [(_REFS, {"message_ref": message_ref, "thread_ref": thread_ref, "id": conversation_id})]
 
 
 async def history(session: AsyncSession, conversation_id: int, *, limit: int) -> list[Turn]:

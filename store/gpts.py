@@ -6,12 +6,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from store.models import Gpt, GptStatus, GptVersion, Visibility, utcnow
+from store.models import Account, Gpt, GptStatus, GptVersion, Visibility, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +54,20 @@ def can_see(gpt: Gpt, viewer_id: int | None, *, by_slug: bool = False) -> bool:
     return gpt.visibility == Visibility.UNLISTED and by_slug
 
 
+# Built once: a statement built on each call costs its construction and its cache key every time.
+_BY_SLUG = select(Gpt).where(Gpt.slug == bindparam("slug"))
+_BY_NAME = select(Gpt).where(Gpt.name_key == bindparam("key"))
+
+
 async def find_gpt(session: AsyncSession, ref: str, *, viewer_id: int | None) -> Gpt | None:
     """A GPT by slug (exact) or by name (any case), as this viewer may see it."""
     ref = ref.strip()
     if not ref:
         return None
-    by_slug = (await session.execute(select(Gpt).where(Gpt.slug == ref.lower()))).scalar_one_or_none()
+    by_slug = (await session.execute(_BY_SLUG, {"slug": ref.lower()})).scalar_one_or_none()
     if by_slug is not None and can_see(by_slug, viewer_id, by_slug=True):
         return by_slug
-    by_name = (await session.execute(select(Gpt).where(Gpt.name_key == name_key(ref)))).scalar_one_or_none()
+    by_name = (await session.execute(_BY_NAME, {"key": name_key(ref)})).scalar_one_or_none()
     if by_name is not None and can_see(by_name, viewer_id):
         return by_name
     return None
@@ -72,6 +77,20 @@ async def get_version(session: AsyncSession, version_id: int) -> GptVersion:
     version = await session.get(GptVersion, version_id)
     assert version is not None
     return version
+
+
+_FOR_ANSWER = (
+    select(Gpt, GptVersion, Account.display_name)
+    .join(Account, Account.id == Gpt.creator_id)  # type: ignore[arg-type]
+    .join(GptVersion, GptVersion.id == bindparam("version_id"))  # type: ignore[arg-type]
+    .where(Gpt.id == bindparam("gpt_id"))
+)
+
+
+async def for_answer(session: AsyncSession, gpt_id: int, version_id: int) -> tuple[Gpt, GptVersion, str]:
+    """The GPT, the version a conversation is pinned to, and the creator's name: one statement."""
+    gpt, version, creator = (await session.execute(_FOR_ANSWER, {"gpt_id": gpt_id, "version_id": version_id})).one()
+    return gpt, version, creator
 
 
 async def create_gpt(

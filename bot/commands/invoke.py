@@ -24,7 +24,7 @@ from bot.llm import LLMError, LLMErrorKind, Usage
 from bot.replies import Button, Reply, Style, Target
 from store import conversations
 from store.accounts import creator_names
-from store.gpts import can_see, find_gpt, get_version
+from store.gpts import can_see, find_gpt, for_answer, get_version
 from store.models import Conversation, Feedback, Gpt, GptVersion, Invocation
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ async def resolve(ctx: Ctx, ref: str, *, purpose: policy.Purpose | None = policy
     this workspace's rules must let the user see or use it (the creator's own tools pass None)."""
     from store import search
 
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:  # reads only (a review request is written on its own)
         gpt = await find_gpt(session, ref, viewer_id=ctx.account_id)
         if gpt is not None:
             if purpose is not None:
@@ -136,14 +136,12 @@ async def start(ctx: Ctx, gpt: Gpt, prompt: str) -> None:
 async def answer(ctx: Ctx, conversation: Conversation, prompt: str, *, regenerate: bool = False) -> None:
     await policy.before_answer(ctx, conversation, prompt, regenerate=regenerate)
     async with ctx.db.session() as session:
-        gpt = await session.get(Gpt, conversation.gpt_id)
-        assert gpt is not None
+        gpt, version, creator = await for_answer(session, conversation.gpt_id, conversation.version_id)
         if not can_see(gpt, ctx.account_id, by_slug=True):
             raise UserError("“{name}” is no longer available.", name=gpt.name)
-        version = await get_version(session, conversation.version_id)
-        if conversation.id is None:
-            session.add(conversation)
-            await session.flush()
+        new = conversation.id is None
+        if new:
+            await conversations.create(session, conversation)
         try:
             invocation = await tracking.begin(
                 session, gpt=gpt, version_id=version.id or 0, account_id=ctx.account_id,
@@ -153,18 +151,18 @@ async def answer(ctx: Ctx, conversation: Conversation, prompt: str, *, regenerat
             )
         except tracking.DuplicateDelivery:
             return
-        past = await conversations.history(session, conversation.id or 0, limit=ctx.settings.history_turns)
+        past = [] if new else await conversations.history(session, conversation.id or 0, limit=ctx.settings.history_turns)
         if regenerate:  # answer the last question again: drop it and the answers it already got
             while past and past[-1].role != "user":
                 past = past[:-1]
             past = past[:-1]
         if not regenerate:
-            conversations.add_turn(session, conversation, role="user", content=prompt, gpt_id=gpt.id)
-        names = await creator_names(session, {gpt.creator_id})
+            await conversations.record_turn(session, conversation, role="user", content=prompt, gpt_id=gpt.id,
+                                            touch=not new)
     question = " ".join([prompt, *(turn.content for turn in past[-2:] if turn.role == "user")])
     grounded = await grounding.for_version(ctx, version.id or 0, version.knowledge_files, question)
     messages = build_messages(version, past, prompt, current_gpt=gpt, grounded=grounded)
-    header = ctx._("**{name}** · by {creator}", name=gpt.name, creator=names.get(gpt.creator_id, "?"))
+    header = ctx._("**{name}** · by {creator}", name=gpt.name, creator=creator)
     buttons: list[Button] = []
     if conversation.thread_ref is None and conversation.kind == "channel":
         buttons.append(Button(ctx._("Continue in thread"), f"thread:{conversation.id}", Style.PRIMARY))
@@ -176,13 +174,10 @@ async def answer(ctx: Ctx, conversation: Conversation, prompt: str, *, regenerat
     stream = _stream(ctx, conversation, gpt, version, invocation, messages, grounded)
     sent = await ctx.send(Reply(text=header, stream=stream, actions=tuple(buttons)))
     if sent.thread_id and conversation.thread_ref != sent.thread_id or (sent.message_id and not conversation.message_ref):
-        async with ctx.db.session() as session:
-            await session.execute(
-                update(Conversation).where(Conversation.id == conversation.id).values(  # type: ignore[arg-type]
-                    message_ref=conversation.message_ref or sent.message_id,
-                    thread_ref=sent.thread_id or conversation.thread_ref,
-                )
-            )
+        await ctx.db.grouped(conversations.refs_writes(
+            conversation.id or 0, message_ref=conversation.message_ref or sent.message_id,
+            thread_ref=sent.thread_id or conversation.thread_ref,
+        ))
 
 
 def build_messages(
@@ -240,15 +235,17 @@ async def _record(
     ctx: Ctx, conversation: Conversation, gpt: Gpt, invocation: Invocation, text: str, usage: Usage,
     error: str | None,
 ) -> None:
-    async with ctx.db.session() as session:
-        await tracking.finish(
-            session, invocation, ok=error is None, error_code=error,
-            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+    """Complete the use and keep the answer, committed with the answers finishing at the same
+    moment (group commit: store.db.GroupCommit); returns once it is committed."""
+    writes = tracking.finish_writes(
+        invocation, ok=error is None, error_code=error,
+        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+    )
+    if text:
+        writes += conversations.turn_writes(
+            conversation, role="assistant", content=text, gpt_id=gpt.id, invocation_id=invocation.id
         )
-        if text:
-            conversations.add_turn(
-                session, conversation, role="assistant", content=text, gpt_id=gpt.id, invocation_id=invocation.id
-            )
+    await ctx.db.grouped(writes)
 
 
 async def continue_conversation(ctx: Ctx, conversation: Conversation, text: str) -> None:
