@@ -25,6 +25,7 @@ from bot.replies import Reply
 from knowledge.extract import Unreadable, extract, kind_of
 from knowledge.split import split
 from store import knowledge as store_knowledge
+from store.db import offloaded
 from store.models import BuilderDraft
 
 log = logging.getLogger(__name__)
@@ -104,19 +105,21 @@ async def forget(ctx: Ctx, draft: BuilderDraft, ref: str) -> None:
         return
     remaining = [item for item in items if item["id"] != chosen["id"]]
     draft.data = {**draft.data, "knowledge": remaining}
-    async with ctx.db.session() as session:
-        await session.execute(
-            update(BuilderDraft).where(BuilderDraft.id == draft.id).values(data=draft.data)  # type: ignore[arg-type]
-        )
-        await store_knowledge.delete_unused(session, ctx.account_id, [chosen["id"]])
+    with offloaded():
+        async with ctx.db.session() as session:
+            await session.execute(
+                update(BuilderDraft).where(BuilderDraft.id == draft.id).values(data=draft.data)  # type: ignore[arg-type]
+            )
+            await store_knowledge.delete_unused(session, ctx.account_id, [chosen["id"]])
     await ctx.send(Reply(text=ctx._("Removed **{file}** from your GPT's knowledge.", file=chosen["name"])))
 
 
 async def discard(ctx: Ctx, ids: list[int]) -> None:
     """Files a cancelled draft leaves behind that nothing else lists any more."""
     if ids:
-        async with ctx.db.session() as session:
-            await store_knowledge.delete_unused(session, ctx.account_id, ids)
+        with offloaded():
+            async with ctx.db.session() as session:
+                await store_knowledge.delete_unused(session, ctx.account_id, ids)
 
 
 def _pick(items: list[dict[str, Any]], ref: str) -> dict[str, Any] | None:
@@ -179,17 +182,18 @@ async def _ingest(ctx: Ctx, draft: BuilderDraft, attachment: Attachment) -> dict
         raise Refused(REFUSED.get(exc.reason, REFUSED["corrupt"]), name=name, kinds=ctx._(KINDS_HINT)) from None
     pages = max((p.page or 0 for p in passages), default=0) or None
     vectors = await _embed(ctx, [p.text for p in passages])
-    async with ctx.db.session() as session:
-        row = await store_knowledge.add_file(
-            session, owner_id=ctx.account_id, name=name, kind=kind, size=len(data), sha256=digest, pages=pages,
-            passages=[(p.text, p.heading, p.page) for p in passages], embeddings=vectors,
-        )
-        item = {"id": row.id, "name": row.name, "size": len(data), "passages": len(passages), "pages": pages}
-        await session.execute(
-            update(BuilderDraft).where(BuilderDraft.id == draft.id).values(  # type: ignore[arg-type]
-                data={**draft.data, "knowledge": [*items, item]}
+    with offloaded():  # thousands of passages and their index: not on the loop every member waits on
+        async with ctx.db.session() as session:
+            row = await store_knowledge.add_file(
+                session, owner_id=ctx.account_id, name=name, kind=kind, size=len(data), sha256=digest, pages=pages,
+                passages=[(p.text, p.heading, p.page) for p in passages], embeddings=vectors,
             )
-        )
+            item = {"id": row.id, "name": row.name, "size": len(data), "passages": len(passages), "pages": pages}
+            await session.execute(
+                update(BuilderDraft).where(BuilderDraft.id == draft.id).values(  # type: ignore[arg-type]
+                    data={**draft.data, "knowledge": [*items, item]}
+                )
+            )
     log.info("knowledge file %s added: %d bytes, %d sections, %d passages", row.id, len(data), sections, len(passages))
     return item
 
