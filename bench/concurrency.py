@@ -11,6 +11,7 @@ import asyncio
 import time
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bench import report
 from bench.fakellm import FakeLLMProcess, fixed_answer
@@ -37,7 +38,7 @@ async def burst(app, slugs: list[str], users: int, n: int, offset: int = 0) -> t
 
 async def count_ok(app) -> int:  # type: ignore[no-untyped-def]
     async with app.db.reader() as session:
-        query = select(func.count()).select_from(Invocation).where(Invocation.status == "ok")
+        query = select(func.count()).select_from(Invocation).where(col(Invocation.status) == "ok")
         return int((await session.execute(query)).scalar_one())
 
 

@@ -43,7 +43,7 @@ def _status(field: str) -> float:
     return 0.0
 
 
-async def child(database_url: str, llm_url: str, conversations: int, users: int, slugs: list[str]) -> dict[str, float]:
+async def child(database_url: str, llm_url: str, conversations: int, users: int, slugs: list[str]) -> dict[str, object]:
     async with running_bot(bench_settings(database_url, llm_url)) as app:
         tally = Tally()
         early = 0.0
@@ -110,7 +110,7 @@ def main() -> None:
 
 
 async def _slugs(database_url: str) -> list[str]:
-    from sqlalchemy import select
+    from sqlmodel import col, select
 
     from store.db import Database, make_engine
     from store.models import Gpt
@@ -118,7 +118,7 @@ async def _slugs(database_url: str) -> list[str]:
     db = Database(make_engine(database_url))
     try:
         async with db.reader() as session:
-            return list((await session.execute(select(Gpt.slug).order_by(Gpt.id))).scalars())
+            return list((await session.execute(select(Gpt.slug).order_by(col(Gpt.id)))).scalars())
     finally:
         await db.dispose()
 
