@@ -15,6 +15,7 @@ each character O(1) amortised, whatever the length of the instructions.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from functools import lru_cache
 
@@ -38,8 +39,10 @@ def normalize(text: str) -> str:
 
 
 @lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=512)
 def _automaton(text: str) -> tuple[list[dict[str, int]], list[int], list[int]]:
-    """Suffix automaton of `text`: transitions, suffix links, longest length per state."""
+    """Suffix automaton of `text`: transitions, suffix links, longest length per state. Cached:
+    every answer of a GPT guards the same instructions, and guards only read the automaton."""
     nxt: list[dict[str, int]] = [{}]
     link = [-1]
     length = [0]
