@@ -3,8 +3,9 @@
 Files are immutable and shared by the versions that list them; a draft lists its files in its
 data until publishing writes `version_knowledge`. Retrieval only ever looks at the files it is
 given, so a GPT can never draw on another GPT's passages. Ranking is full-text (bm25 on SQLite,
-ts_rank on PostgreSQL) over every question word, each taken as a prefix after a light suffix trim,
-so "derivatives" finds "derivative" in any language the tokenizer splits into words.
+ts_rank on PostgreSQL) over every question word: stemmed on SQLite (porter, in the index and in the
+query), taken as a prefix after a light suffix trim on PostgreSQL, so "derivatives" finds
+"derivative" on both.
 """
 
 from __future__ import annotations
@@ -48,20 +49,29 @@ class Found:
     rank: float
 
 
-def terms(question: str) -> list[str]:
-    """The words worth searching for: no stopwords, no duplicates, suffixes trimmed to a stem-ish prefix."""
+def words(question: str) -> list[str]:
+    """The words worth searching for: no stopwords, no duplicates."""
     seen: dict[str, None] = {}
     for word in _WORD.findall(question.lower()):
         if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
-        for suffix in _SUFFIXES:
-            if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-                word = word[: -len(suffix)]
-                break
         seen.setdefault(word, None)
         if len(seen) >= MAX_TERMS:
             break
     return list(seen)
+
+
+def prefixes(question: str) -> list[str]:
+    """The words with a suffix trimmed, to be matched as prefixes ("derivatives" → `derivative:*`):
+    PostgreSQL's 'simple' configuration does not stem, and its GIN index answers a prefix cheaply."""
+    trimmed: dict[str, None] = {}
+    for word in words(question):
+        for suffix in _SUFFIXES:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+                word = word[: -len(suffix)]
+                break
+        trimmed.setdefault(word, None)
+    return list(trimmed)
 
 
 async def add_file(
@@ -149,16 +159,15 @@ _POSTGRES_SEARCH = text(
 
 async def search(session: AsyncSession, file_ids: Sequence[int], question: str, *, limit: int = 8) -> list[Found]:
     """The passages of these files that best match the question, best first (empty if none match)."""
-    words = terms(question)
-    if not file_ids or not words:
+    if not file_ids or not words(question):
         return []
-    if session.get_bind().dialect.name == "sqlite":
+    if session.get_bind().dialect.name == "sqlite":  # stemmed by the index's porter tokenizer, both sides
         scope = " OR ".join(f'"{int(i)}"' for i in file_ids)
-        query = f"file_id : ({scope}) AND (" + " OR ".join(f'"{w}"*' for w in words) + ")"
+        query = f"file_id : ({scope}) AND (" + " OR ".join(f'"{w}"' for w in words(question)) + ")"
         rows = await session.execute(_SQLITE_SEARCH, {"query": query, "limit": limit})
         return [_found(row, -float(row[7])) for row in rows]
     rows = await session.execute(
-        _POSTGRES_SEARCH, {"query": " | ".join(f"{w}:*" for w in words), "ids": list(file_ids), "limit": limit}
+        _POSTGRES_SEARCH, {"query": " | ".join(f"{w}:*" for w in prefixes(question)), "ids": list(file_ids), "limit": limit}
     )
     return [_found(row, float(row[7])) for row in rows]
 
