@@ -68,6 +68,7 @@ def export(config: ConfigOpt = None, output: Annotated[Path | None, typer.Option
                     "slug": gpt.slug, "name": v.name, "description": v.description, "instructions": v.instructions,
                     "starters": v.starters, "category": v.category, "model": v.model, "visibility": gpt.visibility,
                     "creator": account.display_name,
+                    "knowledge": await _knowledge(session, v.id) if v.knowledge_files else [],
                 }
                 for gpt, v, account in rows.all()
             ]
@@ -80,10 +81,27 @@ def export(config: ConfigOpt = None, output: Annotated[Path | None, typer.Option
         sys.stdout.write(text + "\n")
 
 
+async def _knowledge(session, version_id: int) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """A version's files as passages (the files themselves are not kept: see store/knowledge.py)."""
+    from store import knowledge as store_knowledge
+    from store.models import KnowledgePassage
+
+    files = await store_knowledge.files(session, await store_knowledge.version_file_ids(session, version_id))
+    out = []
+    for f in files:
+        passages = (await session.execute(
+            select(KnowledgePassage).where(KnowledgePassage.file_id == f.id).order_by(col(KnowledgePassage.position))
+        )).scalars()
+        out.append({"name": f.name, "kind": f.kind, "size": f.size, "sha256": f.sha256, "pages": f.pages,
+                    "passages": [{"text": p.text, "heading": p.heading, "page": p.page} for p in passages]})
+    return out
+
+
 @app.command("import")
 def import_(path: Path, config: ConfigOpt = None, creator: Annotated[str, typer.Option(help="The account that will own imported GPTs.")] = "operator") -> None:
     """Import GPT definitions from an export; GPTs whose name exists are skipped."""
     from bot.commands import builder
+    from store import knowledge as store_knowledge
     from store.accounts import resolve_account
     from store.gpts import GptFields, NameTaken, create_gpt
 
@@ -114,7 +132,16 @@ def import_(path: Path, config: ConfigOpt = None, creator: Annotated[str, typer.
             try:
                 async with db.session() as session:
                     account = await resolve_account(session, platform="cli", user_id=creator, display_name=creator, locale="en")
-                    await create_gpt(session, creator_id=account.id or 0, fields=fields)
+                    _, version = await create_gpt(session, creator_id=account.id or 0, fields=fields)
+                    file_ids = []
+                    for file in item.get("knowledge") or []:
+                        row = await store_knowledge.add_file(
+                            session, owner_id=account.id or 0, name=str(file["name"]), kind=str(file["kind"]),
+                            size=int(file["size"]), sha256=str(file["sha256"]), pages=file.get("pages"),
+                            passages=[(str(p["text"]), str(p.get("heading") or ""), p.get("page")) for p in file["passages"]],
+                        )
+                        file_ids.append(row.id or 0)
+                    await store_knowledge.attach(session, version, file_ids)
                 created += 1
             except NameTaken:
                 skipped.append(f"{fields.name} (name exists)")

@@ -74,7 +74,10 @@ def test_gpts_export_and_import_between_stores(env: Path, monkeypatch: pytest.Mo
     source = env / "gpts.json"
     source.write_text(json.dumps({"gptstore": 1, "gpts": [
         {"name": "Trip Planner", "description": "Plans trips.", "instructions": "You plan trips.",
-         "starters": ["A weekend in Lyon?"], "category": "Lifestyle", "model": "gpt-4o-mini", "visibility": "public"},
+         "starters": ["A weekend in Lyon?"], "category": "Lifestyle", "model": "gpt-4o-mini", "visibility": "public",
+         "knowledge": [{"name": "lyon.md", "kind": "markdown", "size": 60, "sha256": "0" * 64, "pages": None,
+                        "passages": [{"text": "The traboules of Vieux Lyon are open in the morning.", "heading": "Lyon",
+                                      "page": None}]}]},
         {"name": "x", "description": "Too short a name.", "instructions": "You.", "starters": [],
          "category": "Other", "model": "gpt-4o-mini", "visibility": "public"},
     ]}))
@@ -85,3 +88,6 @@ def test_gpts_export_and_import_between_stores(env: Path, monkeypatch: pytest.Mo
     data = json.loads(exported.stdout)
     assert [g["name"] for g in data["gpts"]] == ["Trip Planner"]
     assert data["gpts"][0]["starters"] == ["A weekend in Lyon?"]
+    # knowledge travels with the GPT: the passages, with their file's name and place
+    assert data["gpts"][0]["knowledge"][0]["name"] == "lyon.md"
+    assert data["gpts"][0]["knowledge"][0]["passages"][0]["text"].startswith("The traboules")
