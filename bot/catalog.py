@@ -51,6 +51,10 @@ class CommandSpec:
     options: tuple[OptionSpec, ...]
     handler: Handler
     admin: bool = False
+    # The command's first reply may be a form. Platforms where a form can only be the first
+    # response (Discord's modals) then wait for that reply before acknowledging; every other
+    # command is acknowledged at once, so the person sees "thinking…" without waiting for the core.
+    opens_form: bool = False
 
     @property
     def usage(self) -> str:
@@ -67,10 +71,10 @@ ACTIONS: dict[str, Callable[[Ctx, list[str]], Awaitable[None]]] = {}
 
 
 def command(
-    group: str, name: str, description: str, *options: OptionSpec, admin: bool = False
+    group: str, name: str, description: str, *options: OptionSpec, admin: bool = False, opens_form: bool = False
 ) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
-        spec = CommandSpec(group, name, description, tuple(options), handler, admin)
+        spec = CommandSpec(group, name, description, tuple(options), handler, admin, opens_form)
         if (group, name) in COMMANDS:
             raise RuntimeError(f"/{group} {name} declared twice")
         CATALOG.append(spec)

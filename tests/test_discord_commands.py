@@ -14,6 +14,7 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from bot.adapters.discord import PUBLIC_ANSWERS
 from bot.bootstrap import App
 from bot.catalog import CATALOG, COMMANDS, CommandSpec, OptionSpec, OptionType
 from bot.commands import HINT
@@ -37,7 +38,8 @@ from tests.fakes.openai_server import FakeOpenAI
 __all__ = ["offline_world", "world"]
 COMMANDS_ROUTE = "/applications/{application_id}/commands"
 GUILD_COMMANDS_ROUTE = "/applications/{application_id}/guilds/{guild_id}/commands"
-FAILURES = ("Something went wrong", "incident", "Unknown command", "no longer available", "Missing ")
+FAILURES = ("Something went wrong", "incident", "Unknown command", "no longer available", "Missing ",
+            "a form that I could not open")
 
 
 def registered(w: World, route: str = COMMANDS_ROUTE) -> list[list[dict[str, Any]]]:
@@ -143,7 +145,8 @@ def _sample(spec: CommandSpec, option: OptionSpec, gpts: dict[str, str]) -> Any:
 
 async def test_every_command_end_to_end(world: World, app: App, fake_llm: FakeOpenAI) -> None:
     """Every command of the catalogue (whoever added it), run as a person would on Discord: it is
-    acknowledged in time, and what the person sees is an answer, not an error."""
+    acknowledged in time, "thinking…" shows at once unless the command may open a form (public only
+    where the answer is), and what the person sees is an answer, not an error."""
     gpts = {"tutor": await seed_gpt(app, ALICE, "Alice", "Math Tutor", starters=("Help with fractions",)),
             "victim": await seed_gpt(app, ALICE, "Alice", "Old Helper")}
     creator_commands = {"edit", "unpublish", "delete", "mine", "earnings"}
@@ -157,8 +160,12 @@ async def test_every_command_end_to_end(world: World, app: App, fake_llm: FakeOp
         h = await world.command(user, spec.name, group=spec.group, channel=channel, **options)
         callback = await h.response(timeout=10)
         seen = await world.replies(h)
-        if callback["type"] not in (4, 5, 9) or not seen.strip() or any(f in seen for f in FAILURES):
+        expected = (4, 5, 9) if spec.opens_form else (5,)
+        if callback["type"] not in expected or not seen.strip() or any(f in seen for f in FAILURES):
             problems.append(f"/{spec.group} {spec.name} {options}: callback {callback['type']}: {seen[:300]!r}")
+        private = bool((callback.get("data") or {}).get("flags", 0) & EPHEMERAL)
+        if callback["type"] == 5 and channel == GENERAL and private != ((spec.group, spec.name) not in PUBLIC_ANSWERS):
+            problems.append(f"/{spec.group} {spec.name}: thinking… {'private' if private else 'public'}")
     assert not problems, "\n".join(problems)
     assert not world.fake.errors
     late = [c for c in world.fake.calls if c.status == 404 and "/interactions/" in c.path]

@@ -97,7 +97,8 @@ async def test_a_slow_llm_never_makes_discord_give_up(offline_world: World, app:
     assert h.followups[-1]["flags"] & EPHEMERAL
     await w.stop()
 
-    # the default: answer at once if the core is quick, else acknowledge when ack_grace runs out
+    # the default: a command that cannot open a form shows "thinking…" at once; a button is answered
+    # at once if the core is quick, else acknowledged when ack_grace runs out
     await w.start()
     fake_llm.latency = 0
     dm = w.dm_channel(ALICE)
@@ -112,10 +113,24 @@ async def test_a_slow_llm_never_makes_discord_give_up(offline_world: World, app:
     [redrafted] = await h.wait_followups(1, timeout=20)
     assert "Here is a draft" in visible_text(redrafted)
     h = await w.command(BOB, "ask", gpt="math-tutor", prompt="Slowly again?")
-    assert (await h.response())["type"] == 4  # the header at once, the answer when the model has it
+    thinking = await h.response()
+    assert thinking["type"] == 5 and not (thinking.get("data") or {}).get("flags", 0) & EPHEMERAL  # public, as the answer
     answer = await h.wait_original(lambda m: bool(components(m)), timeout=20)
-    assert "Answer 1: Slowly again?" in answer["content"]
+    assert "Answer 1: Slowly again?" in answer["content"] and not answer["flags"] & EPHEMERAL
     assert not [c for c in w.fake.calls if c.status >= 400], [c for c in w.fake.calls if c.status >= 400]
+
+
+async def test_a_command_discord_gave_up_on_is_not_answered(world: World, app: App, fake_llm: FakeOpenAI) -> None:
+    """Reached too late to be acknowledged (Discord has already told the person the app did not
+    respond), a question is not put to the model, nor answered into the void."""
+    await seed_gpt(app, ALICE, "Alice", "Math Tutor")
+    world.fake.interaction_deadline = 0.0
+    h = await world.command(BOB, "ask", gpt="math-tutor", prompt="Too late?")
+    await world.settled()
+    assert h.callback is None and not h.messages and not fake_llm.requests
+    world.fake.interaction_deadline = 3.0
+    answer = await ask(world, BOB, "In time?")
+    assert "Answer 1: In time?" in answer["content"]
 
 
 async def test_long_answers_are_streamed_and_continue_past_2000_characters(
@@ -141,7 +156,8 @@ async def test_long_answers_are_streamed_and_continue_past_2000_characters(
     by_path: dict[str, list[Any]] = {}
     for call in h.calls:
         if call.route == "/interactions/{interaction_id}/{token}/callback":
-            by_path.setdefault("@original", []).append(call)
+            if call.json.get("type") != 5:  # "thinking…" is not the message: its first edit posts it
+                by_path.setdefault("@original", []).append(call)
         elif call.method == "PATCH":
             by_path.setdefault(call.path.rsplit("/", 1)[-1], []).append(call)
         elif call.method == "POST" and call.response and "id" in call.response:

@@ -325,6 +325,7 @@ async def test_configured_admin_users_and_locale_come_from_slack(slack_env: Slac
                            settings=slack_settings(app, slack_admin_users=[BOB]))
     bob = await adapter.actor(adapter.bolt.client, "T0001", BOB)
     amelie = await adapter.actor(adapter.bolt.client, "T0001", "UFRANCE1")
+    await adapter.aclose()
     assert (bob.is_admin, bob.display_name) == (True, "Bob")
     assert (amelie.is_admin, amelie.display_name, amelie.locale) == (False, "Amélie", "fr-FR")
 

@@ -142,7 +142,8 @@ class DiscordAdapter(discord.AutoShardedClient):
     async def _command(self, interaction: discord.Interaction, spec: CommandSpec, values: dict[str, Any]) -> None:
         options = {name: value for name, value in values.items() if value is not None}
         event = Command(actor_of(interaction), place_of(interaction), str(interaction.id), spec.group, spec.name, options)
-        await self.run_interaction(interaction, event, ephemeral=(spec.group, spec.name) not in PUBLIC_ANSWERS)
+        await self.run_interaction(interaction, event, ephemeral=(spec.group, spec.name) not in PUBLIC_ANSWERS,
+                                   may_open_form=spec.opens_form)
 
     async def _autocomplete(
         self, interaction: discord.Interaction, spec: CommandSpec, option: OptionSpec, current: str
@@ -179,14 +180,30 @@ class DiscordAdapter(discord.AutoShardedClient):
             return
         log.error("command error", exc_info=error)
 
-    async def run_interaction(self, interaction: discord.Interaction, event: Event, *, ephemeral: bool) -> None:
-        """The core handles the event while a timer makes sure Discord is answered in time."""
+    async def run_interaction(self, interaction: discord.Interaction, event: Event, *, ephemeral: bool,
+                              may_open_form: bool = True) -> None:
+        """The core handles the event while Discord is answered in time.
+
+        A command whose first reply cannot be a form (the catalogue says which can) is acknowledged
+        ("thinking…") before the core starts on it: under a burst the core's work for the commands
+        ahead of it would otherwise hold the acknowledgement back by a second or more (measured in
+        bench/platform.py), and its first reply waits for the acknowledgement anyway. Anything else
+        (buttons, forms, commands that may open a form) keeps the grace timer, so a quick first reply
+        can still be a modal, or the updated message in one call."""
         out = InteractionOutbox(self, interaction, event, ephemeral_deferral=ephemeral)
         timer = None
+        expired = False
         self.in_flight += 1
         try:
-            if self.ack_grace <= 0:  # acknowledge first, always (no modal can open then)
-                await out.acknowledge()
+            if self.ack_grace <= 0 or not may_open_form:  # no modal can open after this
+                try:
+                    await out.acknowledge()
+                except discord.NotFound:  # too late: Discord has told the person the app did not respond
+                    log.error("interaction %s expired before it could be acknowledged; not handled", interaction.id)
+                    expired = True
+                    return
+                except discord.HTTPException as exc:  # the core's first reply tries the response again
+                    log.warning("could not acknowledge interaction %s: %s", interaction.id, exc)
             else:
                 timer = asyncio.create_task(out.acknowledge_after(self.ack_grace))
             await self.app.core.handle(event, out)
@@ -200,7 +217,8 @@ class DiscordAdapter(discord.AutoShardedClient):
                         pass
                     except discord.HTTPException as exc:
                         log.error("could not acknowledge interaction %s in time: %s", interaction.id, exc)
-                await out.finish()
+                if not expired:
+                    await out.finish()
             finally:
                 self.in_flight -= 1
 

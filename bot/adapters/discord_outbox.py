@@ -1,10 +1,11 @@
 """Where a core reply goes on Discord: the interaction's response, a follow-up, a DM, a new thread.
 
 An interaction must be acknowledged within 3 seconds of Discord sending it, and a modal can only be
-the *first* response, so the outbox of an interaction answers at once with the core's first reply
-when that comes quickly, and otherwise acknowledges it when `ack_grace` runs out (a "thinking…"
-deferral for a command, a silent one for a button), whatever the core or the LLM is doing; every
-later reply is a follow-up or an edit. See `InteractionOutbox` for the choices.
+the *first* response. A command that cannot open a form (the catalogue's `opens_form`) is
+acknowledged at once with "thinking…"; for the others, and for buttons, the outbox answers with the
+core's first reply when that comes quickly, and otherwise acknowledges when `ack_grace` runs out (a
+"thinking…" deferral for a command, a silent one for a button), whatever the core or the LLM is
+doing; every later reply is a follow-up or an edit. See `InteractionOutbox` for the choices.
 
 Answers are streamed by posting the header at once and editing the message at most once per
 `edit_interval` (the final edit right after the last chunk); past 2 000 characters the answer goes
@@ -187,8 +188,9 @@ class InteractionOutbox(_Outbox):
     """Replies to one slash command, button, select or modal submission.
 
     * Until it is acknowledged, the first reply *is* the response (a message, a modal, or for
-      `edit=True` on a component, the updated message). `acknowledge()` (called when `ack_grace`
-      runs out, or before the core for `ack_grace=0`) defers: a command gets a "thinking…" message,
+      `edit=True` on a component, the updated message). `acknowledge()` (called as the core starts
+      for a command that cannot open a form, when `ack_grace` runs out, or before the core for
+      `ack_grace=0`) defers: a command gets a "thinking…" message,
       ephemeral unless the command answers publicly (`ephemeral_deferral`); a component or a modal
       opened from one gets a silent deferral (type 6), after which replies are free follow-ups.
     * A reply whose visibility differs from the "thinking…" message replaces it (delete, follow up).

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp, AsyncAssistant
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
@@ -72,7 +73,9 @@ class SlackAdapter(SlackEvents):
         self._homes: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()  # user -> (enterprise, team)
         self._store: DatabaseInstallationStore | None = None
         self._authorize: AsyncInstallationStoreAuthorize | None = None
-        self.bolt = self._build(client or AsyncWebClient())
+        client = client or AsyncWebClient()
+        self._session = _share_connections(client)
+        self.bolt = self._build(client)
         self._register()
         from bot.commands.earnings import catch_up_statements, statement_dms  # loaded by the core by now
 
@@ -86,6 +89,10 @@ class SlackAdapter(SlackEvents):
 
     # --- wiring -----------------------------------------------------------------------------
     def _build(self, client: AsyncWebClient) -> AsyncApp:
+        """`process_before_response`: every listener here only acknowledges and spawns the work (see
+        `_register`), so Bolt may run it inline and answer Slack when it returns, instead of running it
+        as a task and polling every 10 ms for the acknowledgement: under a burst each of those loop
+        turns waits behind the core's work, and the acknowledgement came hundreds of ms late."""
         s = self.settings
         secret = s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else ""
         client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
@@ -104,12 +111,13 @@ class SlackAdapter(SlackEvents):
             # an AsyncAuthorize instance is accepted as is (Bolt checks isinstance); its cache spares an
             # auth.test call to Slack on every request
             bolt = AsyncApp(name="gptstore", signing_secret=secret, client=client, oauth_settings=oauth,
-                            installation_store=store, authorize=authorize)  # type: ignore[arg-type]
+                            installation_store=store, authorize=authorize,  # type: ignore[arg-type]
+                            process_before_response=True)
             bolt.enable_token_revocation_listeners()
             return bolt
         if not client.token and s.slack_bot_token:
             client.token = s.slack_bot_token.get_secret_value()
-        return AsyncApp(name="gptstore", signing_secret=secret, client=client)
+        return AsyncApp(name="gptstore", signing_secret=secret, client=client, process_before_response=True)
 
     def _register(self) -> None:
         bolt = self.bolt
@@ -193,6 +201,8 @@ class SlackAdapter(SlackEvents):
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
 
     # --- what Slack tells us about people and places -----------------------------------------
     def can_stream(self, team_id: str) -> bool:
@@ -289,6 +299,25 @@ class SlackAdapter(SlackEvents):
             session=base.session, headers=base.headers, team_id=team_id, logger=base.logger,
             retry_handlers=list(base.retry_handlers),
         )
+
+
+def _share_connections(client: AsyncWebClient) -> aiohttp.ClientSession | None:
+    """One HTTP session for every Web API call, which Bolt passes on to each request's client.
+
+    Without one, slack_sdk opens a session, and a new connection to Slack, for every call and closes
+    it afterwards: about 20 ms of a lone /gpt ask's answer, and more under a burst (bench/platform.py).
+    Made only inside a running loop (where the adapter runs); `aclose` closes it."""
+    if client.session is not None:
+        return None
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    # no cap on connections, as before (a call never waits for another's connection); idle ones are kept
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=client.timeout),
+                                    connector=aiohttp.TCPConnector(limit=0))
+    client.session = session
+    return session
 
 
 def build_app(app: App, *, client: AsyncWebClient | None = None) -> AsyncApp:
