@@ -37,9 +37,9 @@ async def sustained(db: Database, gpts: list[Gpt], users: int, seconds: float) -
         while time.perf_counter() < stop:
             i = next(keys)
             gpt = gpts[i % len(gpts)]
-            async with db.session() as session:
+            async with db.transaction() as connection:  # as bot/commands/invoke.py writes it, before the LLM call
                 invocation = await tracking.begin(
-                    session, gpt=gpt, version_id=gpt.current_version_id or 0, account_id=1 + i % users,
+                    connection, gpt=gpt, version_id=gpt.current_version_id or 0, account_id=1 + i % users,
                     platform=PLATFORM, event_key=f"{PLATFORM}:t{i}-{n}-{time.monotonic_ns()}", workspace_id=1,
                     conversation_id=None, model="gpt-4o-mini",
                 )

@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from store.db import Writes, typed_sql
+from store.db import Writes, loaded, typed_sql
 from store.models import Gpt, Invocation, InvocationStatus, utcnow
 
 Executor = AsyncSession | AsyncConnection
@@ -67,33 +67,23 @@ async def begin(
     model: str,
     is_preview: bool = False,
 ) -> Invocation:
+    """Write the use pending, in the caller's transaction; DuplicateDelivery if this platform
+    event already has one. The `Invocation` returned is built from the row's values without
+    validation (store.db.loaded): its values are the ones just written."""
     assert gpt.id is not None
     now = utcnow()
-    invocation = Invocation(
-        event_key=event_key,
-        gpt_id=gpt.id,
-        version_id=version_id,
-        account_id=account_id,
-        workspace_id=workspace_id,
-        conversation_id=conversation_id,
-        platform=platform,
-        model=model,
-        is_preview=is_preview,
-        is_creator=gpt.creator_id == account_id,
-        day=now.date(),
-        created_at=now,
-    )
-    new_id = (await session.execute(_BEGIN, {
+    values = {
         "event_key": event_key, "gpt_id": gpt.id, "version_id": version_id, "account_id": account_id,
         "workspace_id": workspace_id, "conversation_id": conversation_id, "platform": platform,
-        "status": InvocationStatus.PENDING.value, "is_preview": is_preview, "is_creator": invocation.is_creator,
+        "status": InvocationStatus.PENDING.value, "is_preview": is_preview, "is_creator": gpt.creator_id == account_id,
         "error_code": None, "model": model, "latency_ms": None, "prompt_tokens": 0, "completion_tokens": 0,
-        "day": invocation.day, "created_at": now, "finished_at": None,
-    })).scalar_one_or_none()
+        "day": now.date(), "created_at": now, "finished_at": None,
+    }
+    new_id = (await session.execute(_BEGIN, values)).scalar_one_or_none()
     if new_id is None:
         raise DuplicateDelivery(event_key)
-    invocation.id = new_id
-    return invocation
+    values["id"] = new_id
+    return loaded(Invocation, values)
 
 
 def finish_writes(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import select
@@ -100,16 +102,26 @@ def refs_writes(conversation_id: int, *, message_ref: str | None, thread_ref: st
     return [(_REFS, {"message_ref": message_ref, "thread_ref": thread_ref, "id": conversation_id})]
 
 
-async def history(session: AsyncSession, conversation_id: int, *, limit: int) -> list[Turn]:
+class PastTurn(NamedTuple):
+    """A turn as a prompt needs it."""
+
+    role: str
+    content: str
+    gpt_id: int | None
+
+
+_HISTORY = typed_sql(
+    "SELECT role, content, gpt_id FROM turn WHERE conversation_id = :conversation_id ORDER BY id DESC LIMIT :limit",
+    Turn,
+)
+
+
+async def history(session: AsyncSession | AsyncConnection, conversation_id: int, *, limit: int) -> list[PastTurn]:
+    """The last `limit` turns, oldest first (plain rows: every answer to a conversation reads them)."""
     if limit <= 0:
         return []
-    rows = await session.execute(
-        select(Turn)
-        .where(Turn.conversation_id == conversation_id)
-        .order_by(Turn.id.desc())  # type: ignore[union-attr]
-        .limit(limit)
-    )
-    return list(reversed(list(rows.scalars())))
+    rows = await session.execute(_HISTORY, {"conversation_id": conversation_id, "limit": limit})
+    return [PastTurn(*row) for row in reversed(rows.all())]
 
 
 def add_turn(

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col, select
 
+from store.db import loaded
 from store.models import Account, Gpt, GptStatus, GptVersion, Visibility, utcnow
 
 
@@ -79,18 +80,28 @@ async def get_version(session: AsyncSession, version_id: int) -> GptVersion:
     return version
 
 
+_GPT_COLUMNS = list(Gpt.__table__.columns)  # type: ignore[attr-defined]
+_VERSION_COLUMNS = list(GptVersion.__table__.columns)  # type: ignore[attr-defined]
 _FOR_ANSWER = (
-    select(Gpt, GptVersion, Account.display_name)
-    .join(Account, Account.id == Gpt.creator_id)  # type: ignore[arg-type]
+    select(*_GPT_COLUMNS, *_VERSION_COLUMNS, Account.display_name)  # type: ignore[call-overload]
+    .join_from(Gpt, Account, Account.id == Gpt.creator_id)  # type: ignore[arg-type]
     .join(GptVersion, GptVersion.id == bindparam("version_id"))  # type: ignore[arg-type]
     .where(Gpt.id == bindparam("gpt_id"))
 )
 
 
-async def for_answer(session: AsyncSession, gpt_id: int, version_id: int) -> tuple[Gpt, GptVersion, str]:
-    """The GPT, the version a conversation is pinned to, and the creator's name: one statement."""
-    gpt, version, creator = (await session.execute(_FOR_ANSWER, {"gpt_id": gpt_id, "version_id": version_id})).one()
-    return gpt, version, creator
+async def for_answer(
+    session: AsyncSession | AsyncConnection, gpt_id: int, version_id: int,
+) -> tuple[Gpt, GptVersion, str]:
+    """The GPT, the version a conversation is pinned to, and the creator's name: one statement,
+    its row made into objects without the ORM's session or pydantic's validation (store.db.loaded)."""
+    row = (await session.execute(_FOR_ANSWER, {"gpt_id": gpt_id, "version_id": version_id})).one()
+    split = len(_GPT_COLUMNS)
+    gpt = loaded(Gpt, {column.key: value for column, value in zip(_GPT_COLUMNS, row[:split], strict=True)})
+    version = loaded(GptVersion, {
+        column.key: value for column, value in zip(_VERSION_COLUMNS, row[split:-1], strict=True)
+    })
+    return gpt, version, row[-1]
 
 
 async def create_gpt(

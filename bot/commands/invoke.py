@@ -24,8 +24,9 @@ from bot.llm import LLMError, LLMErrorKind, Usage
 from bot.replies import Button, Reply, Style, Target
 from store import conversations
 from store.accounts import creator_names
+from store.db import loaded
 from store.gpts import can_see, find_gpt, for_answer, get_version
-from store.models import Conversation, Feedback, Gpt, GptVersion, Invocation
+from store.models import Conversation, Feedback, Gpt, GptVersion, Invocation, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -118,12 +119,15 @@ def _version_id(gpt: Gpt) -> int:
 
 
 def _new_conversation(ctx: Ctx, gpt: Gpt, version_id: int, *, kind: str) -> Conversation:
+    """Built without pydantic's validation (store.db.loaded): every value comes from this request."""
     assert gpt.id is not None
-    return Conversation(
-        gpt_id=gpt.id, version_id=version_id, account_id=ctx.account_id, platform=ctx.actor.platform,
-        workspace_id=ctx.workspace.id if ctx.workspace else None, channel_ref=ctx.place.channel_id,
-        thread_ref=ctx.place.thread_id, kind=kind,
-    )
+    now = utcnow()
+    return loaded(Conversation, {
+        "id": None, "gpt_id": gpt.id, "version_id": version_id, "account_id": ctx.account_id,
+        "platform": ctx.actor.platform, "workspace_id": ctx.workspace.id if ctx.workspace else None,
+        "channel_ref": ctx.place.channel_id, "thread_ref": ctx.place.thread_id, "message_ref": None, "kind": kind,
+        "created_at": now, "updated_at": now,
+    })
 
 
 async def start(ctx: Ctx, gpt: Gpt, prompt: str) -> None:
@@ -135,30 +139,33 @@ async def start(ctx: Ctx, gpt: Gpt, prompt: str) -> None:
 
 async def answer(ctx: Ctx, conversation: Conversation, prompt: str, *, regenerate: bool = False) -> None:
     await policy.before_answer(ctx, conversation, prompt, regenerate=regenerate)
-    async with ctx.db.session() as session:
-        gpt, version, creator = await for_answer(session, conversation.gpt_id, conversation.version_id)
-        if not can_see(gpt, ctx.account_id, by_slug=True):
-            raise UserError("“{name}” is no longer available.", name=gpt.name)
-        new = conversation.id is None
-        if new:
-            await conversations.create(session, conversation)
-        try:
+    try:
+        # One transaction of plain statements, committed before the model is called: the pending
+        # use is the promise that the answer will be accounted for.
+        async with ctx.db.transaction() as connection:
+            gpt, version, creator = await for_answer(connection, conversation.gpt_id, conversation.version_id)
+            if not can_see(gpt, ctx.account_id, by_slug=True):
+                raise UserError("“{name}” is no longer available.", name=gpt.name)
+            new = conversation.id is None
+            if new:
+                await conversations.create(connection, conversation)
             invocation = await tracking.begin(
-                session, gpt=gpt, version_id=version.id or 0, account_id=ctx.account_id,
+                connection, gpt=gpt, version_id=version.id or 0, account_id=ctx.account_id,
                 platform=ctx.actor.platform, event_key=ctx.event_key,
                 workspace_id=ctx.workspace.id if ctx.workspace else None,
                 conversation_id=conversation.id, model=version.model,
             )
-        except tracking.DuplicateDelivery:
-            return
-        past = [] if new else await conversations.history(session, conversation.id or 0, limit=ctx.settings.history_turns)
-        if regenerate:  # answer the last question again: drop it and the answers it already got
-            while past and past[-1].role != "user":
+            past = [] if new else await conversations.history(
+                connection, conversation.id or 0, limit=ctx.settings.history_turns)
+            if regenerate:  # answer the last question again: drop it and the answers it already got
+                while past and past[-1].role != "user":
+                    past = past[:-1]
                 past = past[:-1]
-            past = past[:-1]
-        if not regenerate:
-            await conversations.record_turn(session, conversation, role="user", content=prompt, gpt_id=gpt.id,
-                                            touch=not new)
+            if not regenerate:
+                await conversations.record_turn(connection, conversation, role="user", content=prompt, gpt_id=gpt.id,
+                                                touch=not new)
+    except tracking.DuplicateDelivery:  # already answered: nothing of this delivery is kept
+        return
     question = " ".join([prompt, *(turn.content for turn in past[-2:] if turn.role == "user")])
     grounded = await grounding.for_version(ctx, version.id or 0, version.knowledge_files, question)
     messages = build_messages(version, past, prompt, current_gpt=gpt, grounded=grounded)
