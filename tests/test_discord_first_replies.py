@@ -17,26 +17,15 @@ from bot.adapters.discord import PLATFORM, PUBLIC_ANSWERS
 from bot.bootstrap import App
 from bot.catalog import CATALOG, CommandSpec, OptionSpec, OptionType
 from bot.events import Actor, Command, Place
-from bot.replies import Reply, Sent, Target
+from bot.replies import Target
 from tests.discord_support import ALICE, BOB, CAROL, seed_gpt
 from tests.fakes.openai_server import FakeOpenAI
+from tests.test_fuzz_core import (
+    Recorder as FirstReply,  # keeps the replies, draining streams as a platform would
+)
 
 commands.load()
 _ids = itertools.count()
-
-
-class FirstReply:
-    """An outbox that keeps the replies, draining streams as a platform would."""
-
-    def __init__(self) -> None:
-        self.replies: list[Reply] = []
-
-    async def send(self, reply: Reply) -> Sent:
-        self.replies.append(reply)
-        if reply.stream is not None:
-            async for _ in reply.stream:
-                pass
-        return Sent(message_id=f"m{next(_ids)}", channel_id="c", thread_id="t")
 
 
 def _values(spec: CommandSpec, option: OptionSpec, gpts: dict[str, str]) -> list[Any]:
