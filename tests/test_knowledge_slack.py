@@ -16,27 +16,15 @@ from bot.adapters.slack import SlackAdapter
 from bot.adapters.slack_files import DownloadFailed, download
 from bot.bootstrap import App
 from bot.events import Event, Message
-from bot.replies import Outbox
 from tests.fakes.slack_fake import BoltHTTPServer, FakeSlackAPI, SlackSender
 from tests.knowledge_files import Heading, docx_bytes
 from tests.slack_env import ALICE, GENERAL, SECRET, SlackEnv, rendered, slack_settings
-from tests.test_knowledge_discord import PAGES, stored_files
+from tests.test_knowledge_discord import PAGES, record_events, stored_files
 
 NOTES = (
     b"# Course notes\n\n## Photosynthesis\n\nChlorophyll absorbs red and blue light; the Calvin cycle\n"
     b"fixes carbon dioxide into glucose in the stroma.\n"
 )
-
-
-def record_events(app: App, monkeypatch: pytest.MonkeyPatch) -> list[Event]:
-    """What the adapter hands the core, instead of the core (the adapter part alone)."""
-    seen: list[Event] = []
-
-    async def handle(event: Event, out: Outbox) -> None:
-        seen.append(event)
-
-    monkeypatch.setattr(app.core, "handle", handle)
-    return seen
 
 
 def only_message(seen: list[Event]) -> Message:
