@@ -15,7 +15,6 @@ each character O(1) amortised, whatever the length of the instructions.
 
 from __future__ import annotations
 
-import functools
 from collections import deque
 from functools import lru_cache
 
@@ -38,8 +37,13 @@ def normalize(text: str) -> str:
     return "".join(out).rstrip(" ")
 
 
-@lru_cache(maxsize=256)
-@functools.lru_cache(maxsize=512)
+@lru_cache(maxsize=512)
+def _normalized(instructions: str) -> str:
+    """`normalize` of a GPT's instructions, once per text: it runs character by character."""
+    return normalize(instructions)
+
+
+@lru_cache(maxsize=512)
 def _automaton(text: str) -> tuple[list[dict[str, int]], list[int], list[int]]:
     """Suffix automaton of `text`: transitions, suffix links, longest length per state. Cached:
     every answer of a GPT guards the same instructions, and guards only read the automaton."""
@@ -78,7 +82,7 @@ class LeakGuard:
     """Feed the answer chunk by chunk; each `feed` returns the text that is safe to show now."""
 
     def __init__(self, instructions: str, *, run: int = LEAK_RUN, min_run: int = MIN_RUN) -> None:
-        protected = normalize(instructions)
+        protected = _normalized(instructions)
         self.active = len(protected) >= min_run
         self.threshold = min(run, len(protected))
         self.leaked = False

@@ -9,9 +9,11 @@ Design choices, each for a reason:
 
 * One `openai.AsyncOpenAI` per gateway, made in `__init__`: a client per request re-creates its
   connection pool and costs ~25 ms per answer (seen in peer bots).
-* Its HTTP layer is aiohttp (`openai.DefaultAioHttpClient`) and streamed bodies are parsed by
-  bot/sse.py rather than by openai's stream classes: with httpx's pool and a pydantic model per
-  chunk, 1 000 concurrent 50-token answers cost ~10 s of CPU; this way ~1.5 s (bench/).
+* Its HTTP layer is aiohttp (`openai.DefaultAioHttpClient`). The streamed answer, the one call on
+  every answer's path, is sent with the client's URL and headers over a plain aiohttp session
+  (bot/chat_request.py) and its body parsed by bot/sse.py rather than by openai's stream classes:
+  with httpx's pool and a pydantic model per chunk, 1 000 concurrent 50-token answers cost ~10 s
+  of CPU; the client's request machinery alone was ~0.5 ms per answer (bench/).
 * The client's own retries are off; we retry ourselves, because only we know whether text has
   already reached the user. A retry after the first token would repeat or garble the answer, so
   we retry (429, 500/502/503/504, connection errors) only before the first delta is yielded.
@@ -43,12 +45,8 @@ from urllib.parse import urlsplit
 
 import openai
 
+from bot.chat_request import ChatRequest
 from bot.sse import StreamError, StreamStalled, chat_deltas
-
-try:  # the HTTP library under openai's client: httpx2 since openai 3, httpx before
-    import httpx2 as _http
-except ImportError:  # pragma: no cover
-    import httpx as _http  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
@@ -144,6 +142,7 @@ class LLMGateway:
         self._secret = api_key or ""
         self._endpoint = _describe_endpoint(base_url)
         self._client: openai.AsyncOpenAI | None = None
+        self._chat: ChatRequest | None = None
         if base_url is not None or api_key is not None:
             self._client = openai.AsyncOpenAI(
                 base_url=base_url,
@@ -152,6 +151,7 @@ class LLMGateway:
                 max_retries=0,
                 http_client=openai.DefaultAioHttpClient(timeout=timeout),
             )
+            self._chat = ChatRequest(self._client, timeout=timeout)
 
     @property
     def configured(self) -> bool:
@@ -180,31 +180,26 @@ class LLMGateway:
         server that sends none gets `Usage(0, <number of deltas>)`. Failures before the first
         delta are retried; after it, they raise at once (STALLED, BROKEN_STREAM, ...).
         """
-        client = self._require_client()
-        resolved = self.resolve_model(model)
+        self._require_client()
+        chat = cast(ChatRequest, self._chat)
+        body: dict[str, Any] = {
+            "model": self.resolve_model(model), "messages": [dict(m) for m in messages],
+            "stream": True, "stream_options": {"include_usage": True},
+        }
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        if user:
+            body["user"] = user
         attempt = 0
         while True:
             deltas = 0
             usage: Usage | None = None
             started = False
             try:
-                async with client.chat.completions.with_streaming_response.create(
-                    model=resolved,
-                    # The messages go in `extra_body` (which replaces the key): openai's per-message
-                    # TypedDict transform costs ~0.15 ms of CPU each, 3 ms for a 20-turn history,
-                    # and does nothing to plain role/content strings.
-                    messages=[],
-                    extra_body={"messages": [dict(m) for m in messages]},
-                    max_tokens=max_tokens if max_tokens is not None else openai.omit,
-                    user=user if user else openai.omit,
-                    stream=True,
-                    stream_options={"include_usage": True},
-                ) as response:
+                async with chat.stream(body) as chunks:
                     started = True
-                    request = response.http_response.request
                     try:
-                        async for item in chat_deltas(response.http_response.aiter_bytes(),
-                                                      stall_timeout=self.stall_timeout):
+                        async for item in chat_deltas(chunks, stall_timeout=self.stall_timeout):
                             if isinstance(item, str):
                                 deltas += 1
                                 yield item
@@ -216,11 +211,7 @@ class LLMGateway:
                             f"no data from {self._endpoint} for {self.stall_timeout:g}s after {deltas} deltas",
                         ) from None
                     except StreamError as exc:
-                        raise openai.APIError(exc.message, request, body=exc.body) from None
-                    except _http.TimeoutException as exc:
-                        raise openai.APITimeoutError(request=request) from exc
-                    except _http.HTTPError as exc:
-                        raise openai.APIConnectionError(request=request) from exc
+                        raise openai.APIError(exc.message, chat.request(), body=exc.body) from None
             except (openai.OpenAIError, ValueError) as exc:
                 failure = self._classify(exc, mid_stream=started)
                 if deltas:
@@ -303,6 +294,8 @@ class LLMGateway:
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""
+        if self._chat is not None:
+            await self._chat.aclose()
         if self._client is not None:
             await self._client.close()
 

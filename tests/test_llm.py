@@ -349,3 +349,37 @@ async def test_api_key_never_in_errors_or_logs(
         assert API_KEY not in (record.exc_text or "")
     assert API_KEY not in caplog.text
     assert {r.name.split(".")[0] for r in caplog.records} >= {"bot", "openai"}
+
+
+async def test_streamed_and_plain_calls_send_the_key_and_the_clients_headers(
+    fake: FakeOpenAI, gateway: LLMGateway,
+) -> None:
+    """The streamed answer is sent without openai's request machinery (bot/chat_request.py): it
+    must still carry what the client sends, or a real provider answers 401."""
+    await collect(gateway, ask("hi"), user="acct-7", max_tokens=12)
+    await gateway.complete(model=None, messages=ask("hi"))
+    streamed, plain = fake.request_headers
+    for headers in (streamed, plain):
+        assert headers["Authorization"] == f"Bearer {API_KEY}"
+        assert headers["Content-Type"] == "application/json"
+    assert streamed["User-Agent"] == plain["User-Agent"]
+    assert fake.requests[0]["user"] == "acct-7" and fake.requests[0]["max_tokens"] == 12
+    assert fake.requests[0]["stream_options"] == {"include_usage": True}
+
+
+
+@pytest.mark.usefixtures("fast_backoff")
+async def test_streamed_errors_are_classified_and_never_carry_the_key(
+    fake: FakeOpenAI, gateway: LLMGateway, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.fail_next(401, message=f"Incorrect API key provided: {API_KEY}.")
+    fake.fail_next(429, retry_after=60, message=f"slow down, {API_KEY}")
+    fake.fail_next(503, times=3, message=f"upstream rejected key {API_KEY}")
+    errors = [(await collect_until_error(gateway, ask("hi")))[1] for _ in range(3)]
+    assert [e.kind for e in errors] == [LLMErrorKind.AUTH, LLMErrorKind.RATE_LIMITED, LLMErrorKind.UNAVAILABLE]
+    assert errors[1].retry_after == 60  # from the response's Retry-After header
+    assert len(fake.requests) == 1 + 1 + 3  # 503 is retried (max_retries=2), 401 and a long 429 are not
+    for err in errors:
+        assert API_KEY not in str(err) and API_KEY not in repr(err)
+    assert API_KEY not in caplog.text

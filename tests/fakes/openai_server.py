@@ -172,6 +172,7 @@ class FakeOpenAI:
         self.send_usage = True
         self.responder: Responder = default_responder
         self.requests: list[dict[str, Any]] = []
+        self.request_headers: list[dict[str, str]] = []  # of each chat request, as received
         self.moderation_requests: list[dict[str, Any]] = []
         self.embedding_requests: list[dict[str, Any]] = []
         # words the fake embedding model takes for the same meaning (a real model learns these)
@@ -263,6 +264,7 @@ class FakeOpenAI:
         if not isinstance(body, dict):
             return web.json_response(_error_body(400, "Body must be a JSON object."), status=400)
         self.requests.append(body)
+        self.request_headers.append(dict(request.headers))
         fault = self._faults.popleft() if self._faults else None
 
         if fault is not None and fault.kind == "fail":
