@@ -12,12 +12,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import Writes, loaded, typed_sql
 from store.models import Gpt, Invocation, InvocationStatus, utcnow
+from store.statements import Statements
 
-Executor = AsyncSession | AsyncConnection
+Executor = AsyncSession | Statements
 
 
 class DuplicateDelivery(Exception):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import select
 
 from store.db import Writes, typed_sql
 from store.models import Conversation, Turn, utcnow
+from store.statements import Statements
 
 _CONVERSATION_COLUMNS = ("gpt_id, version_id, account_id, platform, workspace_id, channel_ref, thread_ref, message_ref, "
                          "kind, created_at, updated_at").split(", ")
@@ -51,7 +52,7 @@ async def dm_conversation(session: AsyncSession, *, platform: str, channel_ref: 
     return rows.scalar_one_or_none()
 
 
-async def create(session: AsyncSession | AsyncConnection, conversation: Conversation) -> None:
+async def create(session: AsyncSession | Statements, conversation: Conversation) -> None:
     """Insert a new conversation in one statement (no unit of work); it then behaves as if loaded:
     adding it to a session later updates it."""
     now = utcnow()
@@ -76,7 +77,7 @@ def turn_writes(
 
 
 async def record_turn(
-    session: AsyncSession | AsyncConnection, conversation: Conversation, *, role: str, content: str,
+    session: AsyncSession | Statements, conversation: Conversation, *, role: str, content: str,
     gpt_id: int | None, invocation_id: int | None = None, touch: bool = True,
 ) -> None:
     """`add_turn` in plain statements: the turn, and the conversation's `updated_at` unless
@@ -116,7 +117,7 @@ _HISTORY = typed_sql(
 )
 
 
-async def history(session: AsyncSession | AsyncConnection, conversation_id: int, *, limit: int) -> list[PastTurn]:
+async def history(session: AsyncSession | Statements, conversation_id: int, *, limit: int) -> list[PastTurn]:
     """The last `limit` turns, oldest first (plain rows: every answer to a conversation reads them)."""
     if limit <= 0:
         return []

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 from sqlalchemy import Executable, TextClause, bindparam, event, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import configure_mappers
 
 from store.sqlite_inline import InlineDBAPI, offloaded
+from store.statements import Statements, open_statements
 
 __all__ = ["Database", "loaded", "make_engine", "offloaded"]
 
@@ -113,21 +113,19 @@ class Database:
             await session.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction without the ORM (plain statements), committed on success: the cheapest
-        way to run a few statements, for the paths every ask takes."""
-        if not self.is_sqlite:
-            async with self.engine.begin() as connection:
-                yield connection
-            return
-        connection = self.engine.connect()
-        await connection.start()
+    async def transaction(self) -> AsyncIterator[Statements]:
+        """A transaction of plain statements run by the driver itself (store/statements.py),
+        committed on success: the cheapest way to run a few statements, for the paths every ask
+        takes. Its `execute(statement, params)` returns rows as tuples."""
+        statements = await open_statements(self.engine)
         try:
-            await connection.begin()
-            yield connection
-            await connection.commit()
+            yield statements
+            await statements.commit()
+        except BaseException:
+            await statements.rollback()
+            raise
         finally:
-            await connection.close()
+            await statements.close()
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:

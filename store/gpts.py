@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from store.db import loaded
 from store.models import Account, Gpt, GptStatus, GptVersion, Visibility, utcnow
+from store.statements import Statements
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,7 @@ _FOR_ANSWER = (
 
 
 async def for_answer(
-    session: AsyncSession | AsyncConnection, gpt_id: int, version_id: int,
+    session: AsyncSession | Statements, gpt_id: int, version_id: int,
 ) -> tuple[Gpt, GptVersion, str]:
     """The GPT, the version a conversation is pinned to, and the creator's name: one statement,
     its row made into objects without the ORM's session or pydantic's validation (store.db.loaded)."""

@@ -18,9 +18,8 @@ from sqlalchemy import text
 from sqlmodel import Field, SQLModel
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
-
     from store.db import Database
+    from store.statements import Statements
 
 
 class RateBucket(SQLModel, table=True):
@@ -99,7 +98,7 @@ class DatabaseLimiter:
                     return index, decision
         return None
 
-    async def _take(self, session: AsyncConnection, bucket: Bucket, now: float) -> Decision:
+    async def _take(self, session: Statements, bucket: Bucket, now: float) -> Decision:
         if bucket.capacity < 1:
             return Decision(False, float("inf"))
         key, capacity, per_second = (self.prefix + bucket.key)[:120], bucket.capacity, bucket.per_second
@@ -114,7 +113,7 @@ class DatabaseLimiter:
         if (await session.execute(_SPEND, values)).rowcount:  # type: ignore[attr-defined]
             return Decision(True)
         row = (await session.execute(_LEVEL_NOW, {"key": key})).first()
-        level_now = refill(row.tokens, row.stamp, now, capacity=capacity, per_second=per_second) if row else 0.0
+        level_now = refill(row[0], row[1], now, capacity=capacity, per_second=per_second) if row else 0.0
         return Decision(False, max(0.0, (1.0 - level_now) / per_second) if per_second > 0 else float("inf"))
 
     async def aclose(self) -> None:

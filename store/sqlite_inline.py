@@ -126,7 +126,10 @@ class InlineConnection(AdaptedConnection):
         self.run(self._connection.commit)
 
     def rollback(self) -> None:
-        self.run(self._connection.rollback)
+        # The pool rolls back every connection it gets back: most have nothing open (a commit,
+        # or only reads), and then there is nothing to wait for or to undo.
+        if self._connection.in_transaction:
+            self.run(self._connection.rollback)
 
     def close(self) -> None:
         self._connection.close()
