@@ -14,8 +14,9 @@ of one event are joined with newlines; one leading space after the colon is drop
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
+
+import orjson
 
 __all__ = ["SSEDecoder", "StreamError", "StreamStalled", "chat_deltas"]
 
@@ -107,7 +108,7 @@ async def chat_deltas(
                 if data == b"[DONE]":
                     await _drain(reader)
                     return
-                chunk = json.loads(data)
+                chunk = orjson.loads(data)  # ~5× faster than json's, and every chunk is parsed
                 if not isinstance(chunk, dict):
                     raise ValueError("a stream chunk is not a JSON object")
                 if name == "error" or chunk.get("error"):

@@ -116,3 +116,21 @@ def test_what_streams_before_the_quote_is_shown_and_the_quote_is_not() -> None:
     assert guard.leaked
     assert "".join(out).startswith("Happy to help.")
     assert "explain every" not in "".join(out).lower()
+
+
+def test_the_automaton_cache_is_bounded_by_characters_and_evicted_guards_still_work() -> None:
+    """Instructions of 8 000 characters cost ~3 MB of automaton each: the cache is bounded by the
+    characters it holds, not by a count, and a GPT whose automaton was dropped is guarded all the same."""
+    from bot import leakguard
+
+    first = "Secret recipe step one: whisk the eggs with a pinch of salt and a spoonful of honey. " * 3
+    assert LeakGuard(first).feed(first) == ""  # guarded while cached
+    for n in range(60):  # 60 GPTs of 8 000 characters each: 480 000 characters, more than the budget
+        LeakGuard(f"GPT number {n}. " + "Always answer kindly and cite the course guide. " * 160)
+    assert leakguard._cached_chars <= leakguard.CACHE_CHARS
+    assert sum(len(text) for text in leakguard._cache) == leakguard._cached_chars
+    assert normalize(first) not in leakguard._cache  # evicted: the oldest went first
+    guard = LeakGuard(first)
+    shown = guard.feed("Sure! Here it is. ")
+    assert guard.feed(first) == "" and guard.leaked  # rebuilt, and the quote is withheld
+    assert shown.startswith("Sure!")
