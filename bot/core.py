@@ -26,11 +26,12 @@ from bot.i18n import N_, normalize_locale
 from bot.logs import current_event
 from bot.replies import Choice, Outbox, Reply
 from store import search
-from store.accounts import resolve_account, resolve_actor, set_workspace_active
+from store.accounts import known_actor, resolve_account, resolve_actor, set_workspace_active
 from store.adapter_state import get_value, put_value
 from store.db import typed_sql
 from store.models import SeenEvent, utcnow
 from store.policy import find_workspace
+from store.statements import Statements
 
 log = logging.getLogger(__name__)
 RESTARTING = N_("The bot is restarting. Please try again in a moment.")
@@ -150,27 +151,40 @@ class Core:
         except Exception:
             log.exception("could not deliver an error message")
 
-    async def _first_delivery(self, session: AsyncSession, event: Event) -> bool:
+    async def _first_delivery(self, session: AsyncSession | Statements, event: Event) -> bool:
         """Record the delivery; False if it was seen before (a retry, or another replica has it)."""
         if isinstance(event, (Autocomplete, HomeOpen)) or not event.event_id:
             return True
         key = f"{event.actor.platform}:{event.event_id}"[:160]
         seen = await session.execute(_SEEN, {"key": key, "created_at": utcnow()})
-        return bool(seen.rowcount)  # type: ignore[attr-defined]
+        return bool(seen.rowcount)  # type: ignore[union-attr]
 
     async def _context(self, event: Event, out: Outbox, locale: str) -> Ctx | None:
-        """Who and where, or None for a duplicate delivery. One transaction for the deduplication
-        and the lookups: every event pays for one commit here, not three (bench/overhead.py)."""
-        async with self.services.db.session() as session:
-            if not await self._first_delivery(session, event):
-                return None
-            account, workspace = await resolve_actor(
-                session, platform=event.actor.platform, user_id=event.actor.user_id,
-                display_name=event.actor.display_name, locale=locale if event.actor.locale else "",
-                workspace_id=event.place.workspace_id, workspace_name=event.place.workspace_name,
-            )
-            if not event.actor.locale:  # the platform does not say (a Discord message): their last known language
-                locale = normalize_locale(account.locale, locale)
+        """Who and where, or None for a duplicate delivery. The deduplication and the lookups are
+        one transaction: every event pays for one commit here, not three (bench/overhead.py).
+        Usually everyone is known and nothing changed: plain statements (`known_actor`); a new
+        person or workspace, or a new name, takes the ORM's way, the delivery recorded with it."""
+        actor, place = event.actor, event.place
+        who: dict[str, Any] = {
+            "platform": actor.platform, "user_id": actor.user_id, "display_name": actor.display_name,
+            "locale": locale if actor.locale else "", "workspace_id": place.workspace_id,
+            "workspace_name": place.workspace_name,
+        }
+        try:
+            async with self.services.db.transaction() as statements:
+                if not await self._first_delivery(statements, event):
+                    return None
+                known = await known_actor(statements, **who)
+                if known is None:
+                    raise _Unknown  # rolls the delivery back: it is recorded with what is written
+            account, workspace = known
+        except _Unknown:
+            async with self.services.db.session() as session:
+                if not await self._first_delivery(session, event):
+                    return None
+                account, workspace = await resolve_actor(session, **who)
+        if not actor.locale:  # the platform does not say (a Discord message): their last known language
+            locale = normalize_locale(account.locale, locale)
         return Ctx(self.services, event, out, account, workspace, locale)
 
     async def _dispatch(self, ctx: Ctx) -> None:
@@ -192,6 +206,10 @@ class Core:
             await commands.route_message(ctx)
         elif isinstance(event, HomeOpen):
             await commands.open_home(ctx)
+
+
+class _Unknown(Exception):
+    """Someone or somewhere to create or update first (see `Core._context`)."""
 
 
 def _store_down(error: Exception) -> bool:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from sqlalchemy import and_, bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import col, select
 
+from store.db import loaded
 from store.models import Account, Identity, Workspace
+from store.statements import Statements
+
+Model = TypeVar("Model", Account, Workspace)
 
 
 async def resolve_account(
@@ -84,6 +91,48 @@ async def resolve_actor(
     elif workspace_name and workspace.name != workspace_name[:100]:
         workspace.name = workspace_name[:100]
     return account, workspace
+
+
+_ACCOUNT_COLUMNS = list(Account.__table__.columns)  # type: ignore[attr-defined]
+_WORKSPACE_COLUMNS = list(Workspace.__table__.columns)  # type: ignore[attr-defined]
+_WORKSPACE_NAME = [c.key for c in _WORKSPACE_COLUMNS].index("name")
+_KNOWN_ACTOR = (
+    select(*_ACCOUNT_COLUMNS, *_WORKSPACE_COLUMNS)  # type: ignore[call-overload]
+    .join_from(Account, Identity, Identity.account_id == Account.id)  # type: ignore[arg-type]
+    .outerjoin(Workspace, and_(col(Workspace.platform) == bindparam("platform"),
+                               col(Workspace.external_id) == bindparam("workspace")))
+    .where(Identity.platform == bindparam("platform"), Identity.external_id == bindparam("user_id"))
+)
+
+
+async def known_actor(
+    statements: Statements, *, platform: str, user_id: str, display_name: str, locale: str,
+    workspace_id: str | None, workspace_name: str = "",
+) -> tuple[Account, Workspace | None] | None:
+    """What `resolve_actor` finds, when it would find everything and change nothing: one statement
+    through the driver, the rows made into objects without the ORM (every event pays for this
+    lookup). None when something must be created or updated: then `resolve_actor` does it."""
+    row = (await statements.execute(_KNOWN_ACTOR, {
+        "platform": platform, "user_id": user_id, "workspace": workspace_id})).first()
+    if row is None:
+        return None
+    split = len(_ACCOUNT_COLUMNS)
+    values = dict(zip((c.key for c in _ACCOUNT_COLUMNS), row[:split], strict=True))
+    if display_name and (values["display_name"] != display_name[:100] or (locale and values["locale"] != locale)):
+        return None  # renamed, or a new language: `_refresh` writes it
+    workspace = None
+    if workspace_id:
+        if row[split] is None or (workspace_name and row[split + _WORKSPACE_NAME] != workspace_name[:100]):
+            return None  # a new workspace, or renamed
+        workspace = _detached(Workspace, dict(zip((c.key for c in _WORKSPACE_COLUMNS), row[split:], strict=True)))
+    return _detached(Account, values), workspace
+
+
+def _detached(model: type[Model], values: dict[str, object]) -> Model:
+    """As a row loaded by a session that has closed: adding it to a session updates its row."""
+    instance = loaded(model, values)
+    make_transient_to_detached(instance)
+    return instance
 
 
 async def ensure_workspace(
