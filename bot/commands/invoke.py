@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -21,10 +21,10 @@ from bot.context import Ctx
 from bot.errors import NotFound, UserError
 from bot.i18n import N_
 from bot.llm import LLMError, LLMErrorKind, Usage
-from bot.replies import Button, Reply, Style, Target
+from bot.replies import Button, Reply, Sent, Style, Target
 from store import conversations
 from store.accounts import creator_names
-from store.db import loaded
+from store.db import Writes, loaded
 from store.gpts import can_see, find_gpt, for_answer, get_version
 from store.models import Conversation, Feedback, Gpt, GptVersion, Invocation, utcnow
 
@@ -178,13 +178,23 @@ async def answer(ctx: Ctx, conversation: Conversation, prompt: str, *, regenerat
         Button("👍", f"fb:up:{invocation.id}"),
         Button("👎", f"fb:down:{invocation.id}"),
     ]
-    stream = _stream(ctx, conversation, gpt, version, invocation, messages, grounded)
-    sent = await ctx.send(Reply(text=header, stream=stream, actions=tuple(buttons)))
-    if sent.thread_id and conversation.thread_ref != sent.thread_id or (sent.message_id and not conversation.message_ref):
-        await ctx.db.grouped(conversations.refs_writes(
-            conversation.id or 0, message_ref=conversation.message_ref or sent.message_id,
-            thread_ref=sent.thread_id or conversation.thread_ref,
-        ))
+    ending: list[Writes] = []
+    stream = _stream(ctx, conversation, gpt, version, invocation, messages, grounded, ending)
+    sent: Sent | None = None
+    try:
+        sent = await ctx.send(Reply(text=header, stream=stream, actions=tuple(buttons)))
+    finally:
+        # The answer is complete in the platform before its use is recorded: the final edit does
+        # not wait for a commit. One group commit records the use, the answer and where it was posted.
+        await stream.aclose()  # an adapter that stopped reading: the stream's ending is still recorded
+        writes = ending[0] if ending else tracking.finish_writes(invocation, ok=False, error_code="undelivered")
+        if sent is not None and (sent.thread_id and conversation.thread_ref != sent.thread_id
+                                 or (sent.message_id and not conversation.message_ref)):
+            writes = writes + conversations.refs_writes(
+                conversation.id or 0, message_ref=conversation.message_ref or sent.message_id,
+                thread_ref=sent.thread_id or conversation.thread_ref,
+            )
+        await ctx.db.grouped(writes)
 
 
 def build_messages(
@@ -203,8 +213,10 @@ def build_messages(
 
 async def _stream(
     ctx: Ctx, conversation: Conversation, gpt: Gpt, version: GptVersion, invocation: Invocation,
-    messages: list[dict[str, str]], grounded: grounding.Grounding | None = None,
-) -> AsyncIterator[str]:
+    messages: list[dict[str, str]], grounded: grounding.Grounding | None, ending: list[Writes],
+) -> AsyncGenerator[str, None]:
+    """The answer as the model writes it; when it ends, however it ends, the writes that record
+    it go into `ending` (`answer` commits them once the platform has the whole answer)."""
     parts: list[str] = []
     usage = Usage(0, 0)
     error: str | None = None
@@ -234,16 +246,15 @@ async def _stream(
         raise
     finally:
         await source.aclose()  # type: ignore[attr-defined]
-        await _record(ctx, conversation, gpt, invocation, "".join(parts), usage, error)
+        ending.append(_record(conversation, gpt, invocation, "".join(parts), usage, error))
         log.debug("answer took %.3fs", time.perf_counter() - started)
 
 
-async def _record(
-    ctx: Ctx, conversation: Conversation, gpt: Gpt, invocation: Invocation, text: str, usage: Usage,
-    error: str | None,
-) -> None:
-    """Complete the use and keep the answer, committed with the answers finishing at the same
-    moment (group commit: store.db.GroupCommit); returns once it is committed."""
+def _record(
+    conversation: Conversation, gpt: Gpt, invocation: Invocation, text: str, usage: Usage, error: str | None,
+) -> Writes:
+    """Complete the use and keep the answer: statements for a group commit with the answers
+    finishing at the same moment (store.db.GroupCommit)."""
     writes = tracking.finish_writes(
         invocation, ok=error is None, error_code=error,
         prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
@@ -252,7 +263,7 @@ async def _record(
         writes += conversations.turn_writes(
             conversation, role="assistant", content=text, gpt_id=gpt.id, invocation_id=invocation.id
         )
-    await ctx.db.grouped(writes)
+    return writes
 
 
 async def continue_conversation(ctx: Ctx, conversation: Conversation, text: str) -> None:

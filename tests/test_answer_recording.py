@@ -1,0 +1,77 @@
+"""An answer's use is recorded however its delivery ends: read to the end, abandoned half-way by
+the platform, or never read at all because posting failed. The use never stays pending."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.bootstrap import App
+from bot.events import Actor, Command, Place
+from bot.replies import Reply, Sent
+from store.models import Conversation, Invocation, Turn
+from tests.conftest import Terminal
+from tests.fakes.openai_server import FakeOpenAI
+from tests.policy_helpers import TUTOR_INSTRUCTIONS, publish, rows
+
+
+class PlatformDown(Exception):
+    pass
+
+
+class Outbox:
+    """`read`: how many chunks of a streamed answer the platform takes before it stops (None: all);
+    `fail`: posting raises before anything is read."""
+
+    def __init__(self, *, read: int | None = None, fail: bool = False) -> None:
+        self.read, self.fail = read, fail
+        self.chunks: list[str] = []
+
+    async def send(self, reply: Reply) -> Sent:
+        if reply.stream is None:
+            return Sent(message_id="m-plain", channel_id="general")
+        if self.fail:
+            raise PlatformDown("the platform refused the post")
+        async for chunk in reply.stream:
+            self.chunks.append(chunk)
+            if self.read is not None and len(self.chunks) >= self.read:
+                break
+        return Sent(message_id="m-answer", channel_id="general")
+
+
+def ask(event_id: str) -> Command:
+    return Command(Actor("console", "bob", "Bob"), Place("console", "general"), event_id, "gpt", "ask",
+                   {"gpt": "math-tutor", "prompt": "What is 2x = 4?"})
+
+
+@pytest.fixture
+async def tutor(app: App) -> None:
+    await publish(Terminal(app), "alice", "Math Tutor", "Helps with algebra homework.", TUTOR_INSTRUCTIONS)
+
+
+@pytest.mark.usefixtures("tutor")
+async def test_every_ending_of_a_delivery_is_recorded(app: App, fake_llm: FakeOpenAI) -> None:
+    fake_llm.token_rate = None
+    whole = Outbox()
+    await app.core.handle(ask("e-whole"), whole)
+    assert "".join(whole.chunks).startswith("Answer 1:")
+
+    half = Outbox(read=1)  # the platform stopped reading after the first chunk
+    await app.core.handle(ask("e-half"), half)
+    assert len(half.chunks) == 1
+
+    down = Outbox(fail=True)  # posting failed: the answer was never read
+    await app.core.handle(ask("e-down"), down)
+    assert down.chunks == []
+
+    uses = sorted((i.event_key, i.status, i.error_code) for i in await rows(app, Invocation))
+    assert uses == [
+        ("console:e-down", "error", "undelivered"),
+        ("console:e-half", "error", "interrupted"),
+        ("console:e-whole", "ok", None),
+    ]
+    conversations = {c.id: c.message_ref for c in await rows(app, Conversation)}
+    answers = [t for t in await rows(app, Turn) if t.role == "assistant"]
+    assert sorted(conversations.values(), key=str) == [None, "m-answer", "m-answer"]  # where each answer was posted
+    assert [conversations[t.conversation_id] for t in answers] == ["m-answer", "m-answer"]  # what was shown is kept
+    assert answers[0].content == "".join(whole.chunks)
+    assert answers[1].content == half.chunks[0]
