@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from bot.context import Ctx, Services
     from store.models import Conversation, Invocation
+    from store.statements import Statements
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def channel_mention(ctx: Ctx, ref: str) -> str:
 # --- the gate ----------------------------------------------------------------------------------
 
 async def require(
-    ctx: Ctx, session: AsyncSession, gpt: Gpt, *, where: Where, purpose: Purpose = Purpose.USE,
+    ctx: Ctx, session: AsyncSession | Statements, gpt: Gpt, *, where: Where, purpose: Purpose = Purpose.USE,
     version: GptVersion | None = None,
 ) -> rules.Standing:
     """Raise a UserError saying why, unless this person may see or use this GPT here.
@@ -128,33 +129,34 @@ async def require(
         return st
     ws = where.workspace_id
     if st.blocked:
-        await refuse(ctx, session, ws, BLOCKED, (gpt.slug,), name=gpt.name, slug=gpt.slug)
+        await refuse(ctx, ws, BLOCKED, (gpt.slug,), name=gpt.name, slug=gpt.slug)
     if st.mode == rules.Mode.ALLOWLIST and not st.allowed:
-        await refuse(ctx, session, ws, NOT_ALLOWED, (gpt.slug, "mode"), name=gpt.name, slug=gpt.slug)
+        await refuse(ctx, ws, NOT_ALLOWED, (gpt.slug, "mode"), name=gpt.name, slug=gpt.slug)
     if st.review_required and not ctx.actor.is_admin:
         wanted = version.number if version is not None else gpt.version_count
         if st.approved_number is None or st.approved_number < wanted:
             async with ctx.db.session() as writer:  # so that admins see it in their queue
                 await rules.mark_requested(writer, ws, gpt.id or 0)
-            await refuse(ctx, session, ws, CHANGED if st.approved_number else PENDING, (gpt.slug, "review"),
+            await refuse(ctx, ws, CHANGED if st.approved_number else PENDING, (gpt.slug, "review"),
                          name=gpt.name)
     if purpose is Purpose.USE and where.channel_ref and st.channels_limited and not st.channel_listed:
-        shown = ", ".join(channel_mention(ctx, c) for c in await rules.answering_channels(session, ws))
-        await refuse(ctx, session, ws, CHANNEL, ("channels",), channels=shown)
+        async with ctx.db.lookups() as reader:
+            shown = ", ".join(channel_mention(ctx, c) for c in await rules.answering_channels(reader, ws))
+        await refuse(ctx, ws, CHANNEL, ("channels",), channels=shown)
     if purpose is Purpose.USE and version is None:
         ctx.memo["policy_passed"] = (gpt.id, gpt.current_version_id, where, st)
     return st
 
 
-async def refuse(
-    ctx: Ctx, session: AsyncSession, ws: int, reason: str, targets: tuple[str, ...], **params: Any
-) -> NoReturn:
+async def refuse(ctx: Ctx, ws: int, reason: str, targets: tuple[str, ...], **params: Any) -> NoReturn:
+    """A UserError saying why, and who can change it (and when it last changed) for the others."""
     fix = FIX.get(reason)
     if ctx.actor.is_admin and fix:
         remedy = ctx._(fix, **params)
     else:
         remedy = ctx._(ASK_ADMINS)
-        last = await rules.last_change(session, ws, *targets)
+        async with ctx.db.lookups() as session:
+            last = await rules.last_change(session, ws, *targets)
         if last is not None:
             remedy += " " + ctx._(LAST_CHANGE, who=last.actor_name, when=last.created_at.strftime("%Y-%m-%d"))
     raise UserError("{reason} {remedy}", reason=ctx._(reason, **params), remedy=remedy)
@@ -226,9 +228,9 @@ async def admit(ctx: Ctx, where: Where, st: rules.Standing) -> None:
     async with ctx.db.session() as session:
         today = utcnow().date()
         if member is not None and not await rules.consume_quota(session, ws, f"member:{ctx.account_id}", today, member):
-            await refuse(ctx, session, ws, MEMBER_QUOTA, ("quota",), limit=member)
+            await refuse(ctx, ws, MEMBER_QUOTA, ("quota",), limit=member)
         if server is not None and not await rules.consume_quota(session, ws, "workspace", today, server):
-            await refuse(ctx, session, ws, SERVER_QUOTA, ("quota",), limit=server)
+            await refuse(ctx, ws, SERVER_QUOTA, ("quota",), limit=server)
 
 
 async def moderate_prompt(ctx: Ctx, prompt: str) -> None:

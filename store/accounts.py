@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from sqlalchemy import and_, bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import col, select
 
-from store.db import loaded
+from store.db import detached
 from store.models import Account, Identity, Workspace
 from store.statements import Statements
-
-Model = TypeVar("Model", Account, Workspace)
 
 
 async def resolve_account(
@@ -124,15 +119,8 @@ async def known_actor(
     if workspace_id:
         if row[split] is None or (workspace_name and row[split + _WORKSPACE_NAME] != workspace_name[:100]):
             return None  # a new workspace, or renamed
-        workspace = _detached(Workspace, dict(zip((c.key for c in _WORKSPACE_COLUMNS), row[split:], strict=True)))
-    return _detached(Account, values), workspace
-
-
-def _detached(model: type[Model], values: dict[str, object]) -> Model:
-    """As a row loaded by a session that has closed: adding it to a session updates its row."""
-    instance = loaded(model, values)
-    make_transient_to_detached(instance)
-    return instance
+        workspace = detached(Workspace, dict(zip((c.key for c in _WORKSPACE_COLUMNS), row[split:], strict=True)))
+    return detached(Account, values), workspace
 
 
 async def ensure_workspace(

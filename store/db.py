@@ -21,12 +21,12 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import configure_mappers
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 
 from store.sqlite_inline import InlineDBAPI, offloaded
 from store.statements import Statements, open_statements
 
-__all__ = ["Database", "loaded", "make_engine", "offloaded"]
+__all__ = ["Database", "detached", "loaded", "make_engine", "offloaded"]
 
 
 def make_engine(url: str, *, pool_size: int = 10, lock_timeout: float = 15.0, echo: bool = False) -> AsyncEngine:
@@ -125,6 +125,17 @@ class Database:
             await statements.rollback()
             raise
         finally:
+            await statements.close()
+
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[Statements]:
+        """`transaction()` for statements that only read: nothing is committed, and on
+        PostgreSQL each statement runs on its own, without a transaction around them."""
+        statements = await open_statements(self.engine, transaction=False)
+        try:
+            yield statements
+        finally:
+            await statements.rollback()
             await statements.close()
 
     @asynccontextmanager
@@ -262,4 +273,12 @@ def loaded(model: type[Model], values: Mapping[str, Any]) -> Model:
         configure_mappers()
     instance: Model = manager.new_instance()
     instance.__dict__.update(values)
+    return instance
+
+
+def detached(model: type[Model], values: Mapping[str, Any]) -> Model:
+    """`loaded`, then as a row loaded by a session that has since closed: adding it to a session
+    updates its row (a transient one would be inserted again)."""
+    instance = loaded(model, values)
+    make_transient_to_detached(instance)
     return instance

@@ -6,12 +6,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from store.db import loaded
+from store.db import detached, loaded
 from store.models import Account, Gpt, GptStatus, GptVersion, Visibility, utcnow
 from store.statements import Statements
 
@@ -57,8 +57,7 @@ def can_see(gpt: Gpt, viewer_id: int | None, *, by_slug: bool = False) -> bool:
 
 
 # Built once: a statement built on each call costs its construction and its cache key every time.
-_BY_SLUG = select(Gpt).where(Gpt.slug == bindparam("slug"))
-_BY_NAME = select(Gpt).where(Gpt.name_key == bindparam("key"))
+_BY_REF = select(Gpt).where(or_(col(Gpt.slug) == bindparam("slug"), col(Gpt.name_key) == bindparam("key")))
 
 
 async def find_gpt(session: AsyncSession, ref: str, *, viewer_id: int | None) -> Gpt | None:
@@ -66,10 +65,31 @@ async def find_gpt(session: AsyncSession, ref: str, *, viewer_id: int | None) ->
     ref = ref.strip()
     if not ref:
         return None
-    by_slug = (await session.execute(_BY_SLUG, {"slug": ref.lower()})).scalar_one_or_none()
+    found = (await session.execute(_BY_REF, {"slug": ref.lower(), "key": name_key(ref)})).scalars().all()
+    return _seen(list(found), ref, viewer_id)
+
+
+_GPT_KEYS = [column.key for column in Gpt.__table__.columns]  # type: ignore[attr-defined]
+_BY_REF_ROWS = select(*Gpt.__table__.columns).where(  # type: ignore[attr-defined]
+    or_(col(Gpt.slug) == bindparam("slug"), col(Gpt.name_key) == bindparam("key")))
+
+
+async def find_gpt_to_read(statements: Statements, ref: str, *, viewer_id: int | None) -> Gpt | None:
+    """`find_gpt` in one driver-level statement, the row made into a `Gpt` without the ORM: every
+    ask looks its GPT up. The Gpt is as if loaded by a closed session."""
+    ref = ref.strip()
+    if not ref:
+        return None
+    rows = (await statements.execute(_BY_REF_ROWS, {"slug": ref.lower(), "key": name_key(ref)})).all()
+    return _seen([detached(Gpt, dict(zip(_GPT_KEYS, row, strict=True))) for row in rows], ref, viewer_id)
+
+
+def _seen(found: list[Gpt], ref: str, viewer_id: int | None) -> Gpt | None:
+    """The slug's GPT if this viewer may see it, else the name's: a slug is exact, a name is not."""
+    by_slug = next((gpt for gpt in found if gpt.slug == ref.lower()), None)
     if by_slug is not None and can_see(by_slug, viewer_id, by_slug=True):
         return by_slug
-    by_name = (await session.execute(_BY_NAME, {"key": name_key(ref)})).scalar_one_or_none()
+    by_name = next((gpt for gpt in found if gpt.name_key == name_key(ref)), None)
     if by_name is not None and can_see(by_name, viewer_id):
         return by_name
     return None

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
 from store.models import Gpt, Invocation, InvocationStatus, Workspace, utcnow
+from store.statements import Statements
 
 
 class Mode(StrEnum):
@@ -185,7 +186,7 @@ _STANDING = text("""
     WHERE a.id = :creator""")
 
 
-async def standing(session: AsyncSession, gpt: Gpt, *, workspace_id: int | None, channel_ref: str | None) -> Standing:
+async def standing(session: AsyncSession | Statements, gpt: Gpt, *, workspace_id: int | None, channel_ref: str | None) -> Standing:
     row = (await session.execute(_STANDING, {
         "ws": workspace_id if workspace_id is not None else -1, "gpt": gpt.id, "ch": channel_ref or "",
         "creator": gpt.creator_id,

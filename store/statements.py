@@ -204,7 +204,8 @@ class _PostgresStatements(Statements):
         return Result([], int(count) if count.isdigit() else -1)
 
     async def commit(self) -> None:
-        await self._guarded("COMMIT", None, self._transaction.commit)
+        if self._transaction is not None:
+            await self._guarded("COMMIT", None, self._transaction.commit)
 
     async def rollback(self) -> None:
         if self._transaction is not None and not self._broken and not self._connection.is_closed():
@@ -237,13 +238,16 @@ class _PostgresStatements(Statements):
             raise exc.DBAPIError(sql, params, error) from error
 
 
-async def open_statements(engine: AsyncEngine) -> Statements:
+async def open_statements(engine: AsyncEngine, *, transaction: bool = True) -> Statements:
     """A pooled connection with a transaction begun (PostgreSQL) or ready to begin at the first
-    write (SQLite)."""
+    write (SQLite). Without `transaction`, for reads only: on PostgreSQL each statement then runs
+    on its own (under READ COMMITTED it sees the latest commits anyway), without BEGIN and COMMIT."""
     fairy = await engine.raw_connection()
     if engine.dialect.name == "sqlite":
         return _SqliteStatements(engine, fairy)
     statements = _PostgresStatements(engine, fairy)
+    if not transaction:
+        return statements
     try:
         await statements.begin()
     except BaseException:

@@ -25,7 +25,7 @@ from bot.replies import Button, Reply, Sent, Style, Target
 from store import conversations
 from store.accounts import creator_names
 from store.db import Writes, loaded
-from store.gpts import can_see, find_gpt, for_answer, get_version
+from store.gpts import can_see, find_gpt, find_gpt_to_read, for_answer, get_version
 from store.models import Conversation, Feedback, Gpt, GptVersion, Invocation, utcnow
 
 log = logging.getLogger(__name__)
@@ -61,12 +61,13 @@ async def resolve(ctx: Ctx, ref: str, *, purpose: policy.Purpose | None = policy
     this workspace's rules must let the user see or use it (the creator's own tools pass None)."""
     from store import search
 
-    async with ctx.db.lookups() as session:  # reads only (a review request is written on its own)
-        gpt = await find_gpt(session, ref, viewer_id=ctx.account_id)
+    async with ctx.db.reads() as statements:  # reads only (a review request is written on its own)
+        gpt = await find_gpt_to_read(statements, ref, viewer_id=ctx.account_id)
         if gpt is not None:
             if purpose is not None:
-                await policy.require(ctx, session, gpt, where=policy.here(ctx), purpose=purpose)
+                await policy.require(ctx, statements, gpt, where=policy.here(ctx), purpose=purpose)
             return gpt
+    async with ctx.db.lookups() as session:
         close = await search.suggestions(session, ref, viewer=ctx.account_id, workspace=policy.workspace_id(ctx))
     if close:
         raise NotFound("No GPT called “{ref}”. Did you mean: {names}?", ref=ref[:60], names=", ".join(close))
