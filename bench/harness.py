@@ -21,6 +21,7 @@ from sqlalchemy import text
 
 from bot.bootstrap import App, bootstrap
 from bot.events import Actor, Command, Place
+from bot.heap import settle_after_startup
 from bot.replies import Reply, Sent
 from config import Settings, load_settings
 from store.db import make_engine
@@ -84,6 +85,7 @@ def bench_settings(database_url: str, llm_url: str | None, **extra: object) -> S
 @asynccontextmanager
 async def running_bot(settings: Settings) -> AsyncIterator[App]:
     app = await bootstrap(settings, migrate=True)  # a no-op: the store is migrated
+    settle_after_startup()  # as `gptstore run` does once its adapters are up
     try:
         yield app
     finally:

@@ -24,6 +24,7 @@ from typing import Any
 
 from bench.harness import bench_settings
 from bot.bootstrap import App, bootstrap
+from bot.heap import settle_after_startup
 
 SECRET = "bench-signing-secret-0123456789ab"
 
@@ -87,6 +88,7 @@ async def serve(args: argparse.Namespace) -> None:
     tap_llm(app, ends)
     close = await (start_discord(app, args.fake) if args.platform == "discord"
                    else start_slack(app, args.fake, args.port))
+    settle_after_startup()  # as `gptstore run` does once its adapters are up
     print("READY", flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from rich.console import Console
 
 from bot.bootstrap import App
+from bot.heap import settle_after_startup
 from config import Settings
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ async def run_adapters(settings: Settings, *, scheduler: bool, out: Console) -> 
 
             app.closers.append(await start_scheduler(app))
         sweeper = asyncio.create_task(sweep_interrupted(app))
+        settle_after_startup()
         out.print("gptstore is running. Ctrl-C to stop.")
         await stop.wait()
         out.print("Stopping: finishing the answers in flight…")
