@@ -16,7 +16,6 @@ each character O(1) amortised, whatever the length of the instructions.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from functools import lru_cache
 
 LEAK_RUN = 60
 MIN_RUN = 24
@@ -37,35 +36,32 @@ def normalize(text: str) -> str:
     return "".join(out).rstrip(" ")
 
 
-@lru_cache(maxsize=512)
-def _normalized(instructions: str) -> str:
-    """`normalize` of a GPT's instructions, once per text: it runs character by character."""
-    return normalize(instructions)
-
-
 Automaton = tuple[list[dict[str, int]], list[int], list[int]]
 CACHE_CHARS = 200_000
 """How many characters of instructions keep their automaton cached (most recently used first):
 an automaton costs ~380 bytes and ~3 µs to build per character, so this bounds the cache near
 75 MB however long the instructions are (a count of entries would not: 512 GPTs with instructions
 of 8 000 characters would hold 1.5 GB), and holds the GPTs in use in most stores."""
-_cache: OrderedDict[str, Automaton] = OrderedDict()
+_cache: OrderedDict[tuple[str, int], tuple[str, Automaton]] = OrderedDict()
 _cached_chars = 0
 
 
-def _automaton(text: str) -> Automaton:
-    """The automaton of `text`, from the cache when a recent answer guarded the same text:
-    every answer of a GPT guards the same instructions, and guards only read the automaton."""
+def _prepared(instructions: str, min_run: int) -> tuple[str, Automaton]:
+    """The instructions normalised and their automaton, from the cache when a recent answer
+    guarded the same text: every answer of a GPT guards the same instructions, and guards only
+    read the automaton. Instructions shorter than `min_run` are not guarded: no automaton."""
     global _cached_chars
-    found = _cache.get(text)
+    key = instructions, min_run
+    found = _cache.get(key)
     if found is not None:
-        _cache.move_to_end(text)
+        _cache.move_to_end(key)
         return found
-    built = _build(text)
-    _cache[text] = built
-    _cached_chars += len(text)
+    protected = normalize(instructions)
+    built = protected, _build(protected if len(protected) >= min_run else "")
+    _cache[key] = built
+    _cached_chars += len(instructions)
     while _cached_chars > CACHE_CHARS and len(_cache) > 1:
-        dropped, _ = _cache.popitem(last=False)
+        (dropped, _), _ = _cache.popitem(last=False)
         _cached_chars -= len(dropped)
     return built
 
@@ -107,11 +103,10 @@ class LeakGuard:
     """Feed the answer chunk by chunk; each `feed` returns the text that is safe to show now."""
 
     def __init__(self, instructions: str, *, run: int = LEAK_RUN, min_run: int = MIN_RUN) -> None:
-        protected = _normalized(instructions)
+        protected, (self._nxt, self._link, self._len) = _prepared(instructions, min_run)
         self.active = len(protected) >= min_run
         self.threshold = min(run, len(protected))
         self.leaked = False
-        self._nxt, self._link, self._len = _automaton(protected if self.active else "")
         self._out = ""
         self._shown = 0
         self._state = 0

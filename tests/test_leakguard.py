@@ -128,8 +128,8 @@ def test_the_automaton_cache_is_bounded_by_characters_and_evicted_guards_still_w
     for n in range(60):  # 60 GPTs of 8 000 characters each: 480 000 characters, more than the budget
         LeakGuard(f"GPT number {n}. " + "Always answer kindly and cite the course guide. " * 160)
     assert leakguard._cached_chars <= leakguard.CACHE_CHARS
-    assert sum(len(text) for text in leakguard._cache) == leakguard._cached_chars
-    assert normalize(first) not in leakguard._cache  # evicted: the oldest went first
+    assert sum(len(text) for text, _ in leakguard._cache) == leakguard._cached_chars
+    assert (first, MIN_RUN) not in leakguard._cache  # evicted: the oldest went first
     guard = LeakGuard(first)
     shown = guard.feed("Sure! Here it is. ")
     assert guard.feed(first) == "" and guard.leaked  # rebuilt, and the quote is withheld
