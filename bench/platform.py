@@ -4,6 +4,10 @@ Three processes, as in production: the fake platform and the people using it (th
 bot (bench/platform_bot.py: bootstrap + the production adapter) and the fake LLM. Times come
 from the fake platform's record of the bot's calls.
 
+Members of a community: each of them asks once first, one at a time (their accounts are created
+then; the first ask of a new member is reported on its own), then every ask below comes from
+a member the bot has seen before, as in a server where people use GPTs day to day.
+
 * One at a time, LLM instant: complete answer minus the LLM's own time, p50 / p95
   (targets ≤ 5 ms / ≤ 10 ms).
 * Burst, N asks at once, LLM 500 ms to the first token then 50 tokens at 100 tok/s: the slowest
@@ -53,30 +57,35 @@ async def _store(backend: str) -> tuple[Any, Any, list[str]]:
 
 
 async def measure(kind: type, backend: str, asks: int, sizes: list[int]) -> list[Row]:
-    """One bot process per platform: first one ask at a time (LLM instant), then the bursts."""
-    warm = 5
+    """One bot process per platform: each member's first ask, then one ask at a time (LLM
+    instant), then the bursts; every ask after the first ones comes from a known member."""
+    members = max(sizes)
     async with FakeLLMProcess(latency=0.0, tokens=TOKENS) as llm:
         await raw_round_trips(llm.base_url, 20)
         llm_time = percentile(await raw_round_trips(llm.base_url, 200), 50)
         store_cm, store, slugs = await _store(backend)
-        driver = kind(store.url, llm.base_url, warm + asks + sum(sizes))
+        driver = kind(store.url, llm.base_url, members + asks + sum(sizes))
         try:
             await driver.start()
-            outcomes: list[Outcome] = []
-            for i in range(warm + asks):  # the first ones create the accounts, warm caches and connections
-                await driver.ask(i, slugs[i % len(slugs)], f"q{i}")
+            firsts: list[Outcome] = []
+            for i in range(members):  # each member's first ask: their account is created
+                await driver.ask(i, slugs[i % len(slugs)], f"q{i}", member=i)
                 await _until(driver, i + 1, 30, 0.001)
-                if i >= warm:
-                    outcomes.append(driver.outcome(f"q{i}", ANSWER))
-            rows = _single_rows(driver.name, backend, outcomes, llm_time, asks)
+                firsts.append(driver.outcome(f"q{i}", ANSWER))
+            outcomes: list[Outcome] = []
+            for i in range(members, members + asks):
+                await driver.ask(i, slugs[i % len(slugs)], f"q{i}", member=i % members)
+                await _until(driver, i + 1, 30, 0.001)
+                outcomes.append(driver.outcome(f"q{i}", ANSWER))
+            rows = _single_rows(driver.name, backend, outcomes, llm_time, asks, firsts[5:])
             await llm.configure(latency=0.5, token_rate=100)
             await driver.bot.ask("ends")
-            first = done_before = warm + asks
+            first = done_before = members + asks
             for n in sizes:
                 cpu0 = (await driver.bot.ask("cpu"))["cpu"]
                 tags = [f"b{first + k}" for k in range(n)]
                 started = time.perf_counter()
-                await asyncio.gather(*(driver.ask(first + k, slugs[(first + k) % len(slugs)], tag)
+                await asyncio.gather(*(driver.ask(first + k, slugs[(first + k) % len(slugs)], tag, member=k % members)
                                        for k, tag in enumerate(tags)))
                 await _until(driver, done_before + n, 60, 0.02)
                 ended = time.perf_counter()
@@ -91,9 +100,13 @@ async def measure(kind: type, backend: str, asks: int, sizes: list[int]) -> list
     return rows
 
 
-def _single_rows(name: str, backend: str, outcomes: list[Outcome], llm_time: float, asks: int) -> list[Row]:
+def _single_rows(name: str, backend: str, outcomes: list[Outcome], llm_time: float, asks: int,
+                 firsts: list[Outcome]) -> list[Row]:
     extra = [(o.done or 0) - o.sent - llm_time for o in outcomes if o.complete]
     rows = [report.info(NAME, f"{name}: LLM alone, p50", llm_time * 1000, "ms", backend=backend)]
+    if first := [(o.done or 0) - o.sent - llm_time for o in firsts if o.complete]:  # the first 5 warm up
+        rows.append(report.info(NAME, f"{name}: a new member's first ask, complete answer minus LLM, p50",
+                                percentile(first, 50) * 1000, "ms", backend=backend))
     if extra:
         rows += [
             report.at_most(NAME, f"{name}: one ask, complete answer minus LLM, p50", percentile(extra, 50) * 1000,

@@ -95,8 +95,9 @@ class DiscordDriver:
         await self.bot.start()
         await self.fake.wait_ready(timeout=30)
 
-    async def ask(self, i: int, slug: str, tag: str) -> None:
-        payload = self.fake.slash_command(guild_id=GUILD, channel_id=CHANNEL0 + i, user_id=USER0 + i, name="gpt",
+    async def ask(self, i: int, slug: str, tag: str, *, member: int) -> None:
+        """Ask `i` (in a channel of its own) by `member`."""
+        payload = self.fake.slash_command(guild_id=GUILD, channel_id=CHANNEL0 + i, user_id=USER0 + member, name="gpt",
                                           subcommand="ask", options={"gpt": slug, "prompt": f"{tag} What can you do?"})
         self.handles[tag] = await self.fake.interact(payload)
 
@@ -146,12 +147,13 @@ class SlackDriver:
         await self.bot.start()
         self.sender = SlackSender(f"http://127.0.0.1:{self.port}/slack/events", SECRET, fake=self.fake)
 
-    async def ask(self, i: int, slug: str, tag: str) -> None:
+    async def ask(self, i: int, slug: str, tag: str, *, member: int) -> None:
+        """Ask `i` (in a channel of its own) by `member`."""
         assert self.sender is not None
         channel = f"C{i:07d}"
         sent = time.perf_counter()
         result = await self.sender.slash_command(command="/gpt", text=f"ask {slug} {tag} What can you do?",
-                                                 user_id=f"U{i:07d}", channel_id=channel)
+                                                 user_id=f"U{member:07d}", channel_id=channel)
         if result.status != 200:
             raise RuntimeError(f"Slack command refused: {result.status} {result.text[:200]}")
         self.sent[tag] = (channel, sent, time.perf_counter() - sent)
