@@ -246,6 +246,11 @@ def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
         done.set_exception(error)
 
 
+NO_FLUSH_WAIT = text("SET LOCAL synchronous_commit TO OFF")
+"""PostgreSQL: this transaction's commit returns before its WAL reaches the disk (for writes a
+crash may forget: durability of the transactions committed after it is unchanged)."""
+
+
 def typed_sql(sql: str, *models: Any) -> TextClause:
     """Plain SQL for the paths every ask takes, its `:name` parameters typed like the columns of
     the same name in `models` (so datetimes, dates and booleans are stored exactly as the ORM

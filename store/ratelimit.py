@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy import text
 from sqlmodel import Field, SQLModel
 
+from store.db import NO_FLUSH_WAIT
+
 if TYPE_CHECKING:
     from store.db import Database
     from store.statements import Statements
@@ -68,7 +70,6 @@ _SPEND = text(f"""UPDATE ratebucket SET tokens = {_LEVEL} - 1.0,
 
 
 _CREATE = text("INSERT INTO ratebucket (key, tokens, stamp) VALUES (:key, :tokens, :stamp) ON CONFLICT (key) DO NOTHING")
-_NO_FLUSH_WAIT = text("SET LOCAL synchronous_commit TO OFF")
 _LEVEL_NOW = text("SELECT tokens, stamp FROM ratebucket WHERE key = :key")
 
 
@@ -91,7 +92,7 @@ class DatabaseLimiter:
                 # the commit: without waiting for the WAL flush, asks of one busy workspace do not
                 # queue behind each other's fsync. A bucket is a rate, not a record: a PostgreSQL
                 # crash can only hand back the tokens of its last moments.
-                await session.execute(_NO_FLUSH_WAIT)
+                await session.execute(NO_FLUSH_WAIT)
             for index, bucket in enumerate(buckets):
                 decision = await self._take(session, bucket, now)
                 if not decision.allowed:
