@@ -16,6 +16,7 @@ PostgreSQL connection that died renews the pool, as SQLAlchemy does on a disconn
 from __future__ import annotations
 
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -104,18 +105,23 @@ class _Compiled:
 
 
 _COMPILED: dict[tuple[int, str], tuple[Executable, _Compiled]] = {}
+_COMPILED_MAX = 2_000
+"""Statements are meant to be built once (module constants); one built per call would be compiled
+per call, and this bound keeps such a mistake from growing the cache without end."""
 
 
 def _compiled(statement: Executable, dialect: Dialect) -> _Compiled:
     key = (id(statement), dialect.name)
     hit = _COMPILED.get(key)
     if hit is None or hit[0] is not statement:
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
         hit = (statement, _Compiled(statement, dialect))  # the statement is kept: its id stays its own
         _COMPILED[key] = hit
     return hit[1]
 
 
-class Statements:
+class Statements(ABC):
     """A transaction on one pooled connection; `execute` runs one statement (or one statement for
     each of a list of parameter sets) and returns a `Result`."""
 
@@ -124,17 +130,18 @@ class Statements:
         self._dialect = engine.dialect
         self._fairy = fairy
 
-    async def execute(self, statement: Executable, params: Params | list[Params] | None = None) -> Result:
-        raise NotImplementedError
+    @abstractmethod
+    async def execute(self, statement: Executable, params: Params | list[Params] | None = None) -> Result: ...
 
-    async def commit(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    async def commit(self) -> None: ...
 
-    async def rollback(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    async def rollback(self) -> None: ...
 
+    @abstractmethod
     async def close(self) -> None:
-        raise NotImplementedError
+        """The connection back to the pool (after `commit` or `rollback`)."""
 
 
 class _SqliteStatements(Statements):
