@@ -176,3 +176,12 @@ async def test_cancel_and_forget_leave_nothing_behind(app: App, terminal: Termin
     assert "Cancelled" in out
     assert await count(app, KnowledgeFile) == 0 and await count(app, KnowledgePassage) == 0
     assert await count(app, VersionKnowledge) == 0
+
+
+async def test_counts_read_as_words(terminal: Terminal, tmp_path: Path) -> None:
+    """'1 passage', '1 page': a small file is described the way a person would say it."""
+    await draft_gpt(terminal, "Office Hours")
+    out = await terminal.run(f":attach {write(tmp_path, 'hours.txt', 'Office hours are on Tuesdays at noon.')}")
+    assert "1 passage" in out and "1 passages" not in out
+    out = await terminal.run(f":attach {write(tmp_path, 'one.pdf', pdf_bytes(['Rooms change in week three.']))}")
+    assert "1 page, 1 passage" in out and "1 pages" not in out

@@ -65,7 +65,11 @@ def word(text: str) -> tuple[str, str] | None:
 
 
 def details(ctx: Ctx, item: dict[str, Any]) -> str:
-    pages = ctx._(", {count} pages", count=item["pages"]) if item.get("pages") else ""
+    pages = ""
+    if item.get("pages"):
+        pages = ctx._(", 1 page") if item["pages"] == 1 else ctx._(", {count} pages", count=item["pages"])
+    if item["passages"] == 1:
+        return ctx._("{size}{pages}, 1 passage", size=_size(item["size"]), pages=pages)
     return ctx._("{size}{pages}, {passages} passages", size=_size(item["size"]), pages=pages, passages=item["passages"])
 
 
