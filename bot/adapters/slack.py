@@ -325,10 +325,12 @@ def build_app(app: App, *, client: AsyncWebClient | None = None) -> AsyncApp:
     return SlackAdapter(app, client=client).bolt
 
 
-async def start(app: App) -> Callable[[], Awaitable[None]]:
-    """Serve Slack (HTTP mode, or Socket Mode when an app-level token is set); returns the closer."""
-    settings = app.settings
-    adapter = SlackAdapter(app)
+async def start(app: App, *, client: AsyncWebClient | None = None,
+                settings: Settings | None = None) -> Callable[[], Awaitable[None]]:
+    """Serve Slack (HTTP mode, or Socket Mode when an app-level token is set); returns the closer.
+    `client` and `settings`: the Web API and the settings to use instead of Slack's and the app's."""
+    settings = settings or app.settings
+    adapter = SlackAdapter(app, client=client, settings=settings)
     if settings.slack_app_token:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 

@@ -557,6 +557,10 @@ class FakeSlackAPI:
         self._dm_users[ch] = user_id
         return ch
 
+    def add_method(self, method: str, handler: Callable[[dict[str, Any], str | None], dict[str, Any]]) -> None:
+        """Answer a Web API method this fake does not know (another fake's, e.g. Socket Mode's)."""
+        self._handlers[method] = handler
+
     def issue_trigger_id(self) -> str:
         tid = f"{next(_IDS)}.{int(time.time())}.{secrets.token_hex(16)}"
         self._triggers[tid] = time.perf_counter()
