@@ -86,14 +86,16 @@ async def _ranked_ids(
         # parameter, asyncpg's prepared statement soon gets a generic plan that cannot estimate how
         # many GPTs a word matches, and a rare word then costs a scan of the whole table. The name
         # pool uses the names-only index of migration 0006 (the same expression, or it is not used).
+        # The pooled ids are looked up by primary key (`= ANY(ARRAY(...))`): joined to `gpt`, the
+        # planner hashed them against a scan of the whole table (9 ms at 10 000 GPTs, growing).
         sql = f"""
             WITH hits AS (
                 (SELECT h.id FROM gpt AS h WHERE h.search @@ {query} LIMIT :pool)
                 UNION
                 (SELECT h.id FROM gpt AS h WHERE to_tsvector('simple', coalesce(h.name, '')) @@ {query} LIMIT :pool)
             )
-            SELECT g.id FROM hits JOIN gpt AS g ON g.id = hits.id
-            WHERE {_VISIBLE} AND {allowed.where}
+            SELECT g.id FROM gpt AS g WHERE g.id = ANY(ARRAY(SELECT id FROM hits))
+            AND {_VISIBLE} AND {allowed.where}
             ORDER BY ts_rank(g.search, {query}) * (1.0 + 0.15 * ln(1 + g.uses)) DESC, g.id
             LIMIT :limit OFFSET :offset"""
     rows = await session.execute(text(sql), {
