@@ -77,3 +77,34 @@ async def test_silence_is_a_stall() -> None:
         async for item in chat_deltas(hangs(), stall_timeout=0.05):
             got.append(item)
     assert got == ["Hi"]
+
+
+async def test_a_slow_reader_is_not_a_stall_and_a_cancel_from_outside_stays_a_cancel() -> None:
+    """Only the wait for bytes counts: a caller that takes longer than the stall timeout between
+    two deltas (a slow platform edit) does not make the stream 'stalled'; and cancelling the
+    reading task is still a cancellation, not a stall."""
+    async def steady() -> AsyncIterator[bytes]:
+        for text in ("a", "b", "c"):
+            yield chunk(text)
+        yield b"data: [DONE]\n\n"
+
+    got: list[object] = []
+    async for item in chat_deltas(steady(), stall_timeout=0.05):
+        got.append(item)
+        await asyncio.sleep(0.12)  # the caller is busy for more than twice the stall timeout
+    assert got == ["a", "b", "c"]
+
+    async def hangs() -> AsyncIterator[bytes]:
+        yield chunk("Hi")
+        await asyncio.Event().wait()
+        yield b""  # pragma: no cover
+
+    async def read() -> None:
+        async for _ in chat_deltas(hangs(), stall_timeout=10):
+            pass
+
+    task = asyncio.create_task(read())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
