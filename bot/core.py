@@ -28,7 +28,7 @@ from bot.replies import Choice, Outbox, Reply
 from store import search
 from store.accounts import known_actor, resolve_account, resolve_actor, set_workspace_active
 from store.adapter_state import get_value, put_value
-from store.db import NO_FLUSH_WAIT, typed_sql
+from store.db import typed_sql
 from store.models import SeenEvent, utcnow
 from store.policy import find_workspace
 from store.statements import Statements
@@ -171,12 +171,10 @@ class Core:
             "workspace_name": place.workspace_name,
         }
         try:
-            async with self.services.db.transaction() as statements:
-                if not self.services.db.is_sqlite:
-                    # Only the delivery is written here: PostgreSQL need not wait for the disk. A
-                    # crash in the next fraction of a second can forget it, and then the
-                    # invocation's own unique key still refuses to answer a redelivery twice.
-                    await statements.execute(NO_FLUSH_WAIT)
+            # Only the delivery is written here: PostgreSQL need not wait for the disk. A crash in
+            # the next fraction of a second can forget it, and then the invocation's own unique
+            # key still refuses to answer a redelivery twice.
+            async with self.services.db.transaction(no_flush_wait=True) as statements:
                 if not await self._first_delivery(statements, event):
                     return None
                 known = await known_actor(statements, **who)

@@ -113,11 +113,12 @@ class Database:
             await session.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Statements]:
+    async def transaction(self, *, no_flush_wait: bool = False) -> AsyncIterator[Statements]:
         """A transaction of plain statements run by the driver itself (store/statements.py),
         committed on success: the cheapest way to run a few statements, for the paths every ask
-        takes. Its `execute(statement, params)` returns rows as tuples."""
-        statements = await open_statements(self.engine)
+        takes. Its `execute(statement, params)` returns rows as tuples. `no_flush_wait`: see
+        `open_statements` (PostgreSQL only)."""
+        statements = await open_statements(self.engine, no_flush_wait=no_flush_wait)
         try:
             yield statements
             await statements.commit()
@@ -244,11 +245,6 @@ def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
         done.set_result(None)
     else:
         done.set_exception(error)
-
-
-NO_FLUSH_WAIT = text("SET LOCAL synchronous_commit TO OFF")
-"""PostgreSQL: this transaction's commit returns before its WAL reaches the disk (for writes a
-crash may forget: durability of the transactions committed after it is unchanged)."""
 
 
 def typed_sql(sql: str, *models: Any) -> TextClause:

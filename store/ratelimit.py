@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy import text
 from sqlmodel import Field, SQLModel
 
-from store.db import NO_FLUSH_WAIT
-
 if TYPE_CHECKING:
     from store.db import Database
     from store.statements import Statements
@@ -86,13 +84,11 @@ class DatabaseLimiter:
 
     async def take_each(self, buckets: Sequence[Bucket], *, now: float | None = None) -> tuple[int, Decision] | None:
         now = time.time() if now is None else now
-        async with self.db.transaction() as session:  # no ORM: plain statements, every ask pays for this
-            if not self.db.is_sqlite:
-                # Every ask of a workspace updates its bucket's row, so the row lock is held until
-                # the commit: without waiting for the WAL flush, asks of one busy workspace do not
-                # queue behind each other's fsync. A bucket is a rate, not a record: a PostgreSQL
-                # crash can only hand back the tokens of its last moments.
-                await session.execute(NO_FLUSH_WAIT)
+        # Every ask of a workspace updates its bucket's row, so the row lock is held until the
+        # commit: without waiting for the WAL flush (PostgreSQL), asks of one busy workspace do not
+        # queue behind each other's fsync. A bucket is a rate, not a record: a crash can only hand
+        # back the tokens of its last moments.
+        async with self.db.transaction(no_flush_wait=True) as session:  # plain statements: every ask pays for this
             for index, bucket in enumerate(buckets):
                 decision = await self._take(session, bucket, now)
                 if not decision.allowed:

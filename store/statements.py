@@ -188,12 +188,15 @@ class _PostgresStatements(Statements):
     def __init__(self, engine: AsyncEngine, fairy: Any) -> None:
         super().__init__(engine, fairy)
         self._connection = fairy.driver_connection
-        self._transaction: Any = None
+        self._open = False  # a transaction is open (BEGIN sent, no COMMIT or ROLLBACK yet)
         self._broken = False
 
-    async def begin(self) -> None:
-        self._transaction = self._connection.transaction()
-        await self._guarded("BEGIN", None, self._transaction.start)
+    async def begin(self, *, no_flush_wait: bool = False) -> None:
+        # One round trip for both (the simple query protocol takes several statements): on a
+        # local server a round trip is ~0.1 ms, and an ask makes about twenty (bench/overhead.py).
+        sql = "BEGIN; SET LOCAL synchronous_commit TO OFF" if no_flush_wait else "BEGIN"
+        await self._guarded(sql, None, self._connection.execute, sql)
+        self._open = True
 
     async def execute(self, statement: Executable, params: Params | list[Params] | None = None) -> Result:
         compiled = _compiled(statement, self._dialect)
@@ -211,13 +214,15 @@ class _PostgresStatements(Statements):
         return Result([], int(count) if count.isdigit() else -1)
 
     async def commit(self) -> None:
-        if self._transaction is not None:
-            await self._guarded("COMMIT", None, self._transaction.commit)
+        if self._open:
+            await self._guarded("COMMIT", None, self._connection.execute, "COMMIT")
+            self._open = False
 
     async def rollback(self) -> None:
-        if self._transaction is not None and not self._broken and not self._connection.is_closed():
+        if self._open and not self._broken and not self._connection.is_closed():
+            self._open = False
             try:
-                await self._transaction.rollback()
+                await self._connection.execute("ROLLBACK")
             except Exception:  # noqa: BLE001 - the connection is dropped below instead
                 self._broken = True
 
@@ -245,10 +250,12 @@ class _PostgresStatements(Statements):
             raise exc.DBAPIError(sql, params, error) from error
 
 
-async def open_statements(engine: AsyncEngine, *, transaction: bool = True) -> Statements:
+async def open_statements(engine: AsyncEngine, *, transaction: bool = True, no_flush_wait: bool = False) -> Statements:
     """A pooled connection with a transaction begun (PostgreSQL) or ready to begin at the first
     write (SQLite). Without `transaction`, for reads only: on PostgreSQL each statement then runs
-    on its own (under READ COMMITTED it sees the latest commits anyway), without BEGIN and COMMIT."""
+    on its own (under READ COMMITTED it sees the latest commits anyway), without BEGIN and COMMIT.
+    `no_flush_wait`: on PostgreSQL the commit does not wait for the disk (for writes a crash may
+    forget: durability of the transactions committed after it is unchanged)."""
     fairy = await engine.raw_connection()
     if engine.dialect.name == "sqlite":
         return _SqliteStatements(engine, fairy)
@@ -256,7 +263,7 @@ async def open_statements(engine: AsyncEngine, *, transaction: bool = True) -> S
     if not transaction:
         return statements
     try:
-        await statements.begin()
+        await statements.begin(no_flush_wait=no_flush_wait)
     except BaseException:
         await statements.close()
         raise
