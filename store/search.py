@@ -98,11 +98,25 @@ async def _ranked_ids(
             AND {_VISIBLE} AND {allowed.where}
             ORDER BY ts_rank(g.search, {query}) * (1.0 + 0.15 * ln(1 + g.uses)) DESC, g.id
             LIMIT :limit OFFSET :offset"""
-    rows = await session.execute(text(sql), {
-        "match": match, "names": names, "pool": pool, "viewer": viewer or -1, "limit": limit, "offset": offset,
-        **allowed.params,
-    })
+    params = {"match": match, "names": names, "pool": pool, "viewer": viewer or -1, "limit": limit, "offset": offset,
+              **allowed.params}
+    if not sqlite:
+        # Every value written in as well (all of them are whole numbers): asyncpg prepares each
+        # statement, and after five runs of the same search PostgreSQL may switch it to a generic
+        # plan, which cannot see how many GPTs match: a search that matches nothing then took 45 ms
+        # at 100 000 GPTs instead of 6.
+        sql = _ints_written_in(sql, params)
+        params = {key: value for key, value in params.items() if not isinstance(value, int)}
+    rows = await session.execute(text(sql), params)
     return [row[0] for row in rows.all()]
+
+
+def _ints_written_in(sql: str, params: dict[str, object]) -> str:
+    """`sql` with each `:name` whose value is an int replaced by that int."""
+    def value(found: re.Match[str]) -> str:
+        given = params.get(found.group(1))
+        return str(int(given)) if isinstance(given, int) and not isinstance(given, bool) else found.group(0)
+    return re.sub(r"(?<![:\w]):(\w+)", value, sql)
 
 
 def _quoted(value: str) -> str:
