@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import and_, bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,13 +60,18 @@ def _refresh(account: Account, identity: Identity, display_name: str, locale: st
         identity.display_name = display_name[:100]
 
 
-_ACTOR = (
-    select(Account, Identity, Workspace)
-    .join(Identity, Identity.account_id == Account.id)  # type: ignore[arg-type]
-    .outerjoin(Workspace, and_(col(Workspace.platform) == bindparam("platform"),
-                               col(Workspace.external_id) == bindparam("workspace")))
-    .where(Identity.platform == bindparam("platform"), Identity.external_id == bindparam("user_id"))
-)
+def _actor(*what: Any) -> Any:
+    """The account of a platform user and the workspace of the event (if known), in one query."""
+    return (
+        select(*what)
+        .join_from(Account, Identity, Identity.account_id == Account.id)  # type: ignore[arg-type]
+        .outerjoin(Workspace, and_(col(Workspace.platform) == bindparam("platform"),
+                                   col(Workspace.external_id) == bindparam("workspace")))
+        .where(Identity.platform == bindparam("platform"), Identity.external_id == bindparam("user_id"))
+    )
+
+
+_ACTOR = _actor(Account, Identity, Workspace)
 
 
 async def resolve_actor(
@@ -91,13 +98,7 @@ async def resolve_actor(
 _ACCOUNT_COLUMNS = list(Account.__table__.columns)  # type: ignore[attr-defined]
 _WORKSPACE_COLUMNS = list(Workspace.__table__.columns)  # type: ignore[attr-defined]
 _WORKSPACE_NAME = [c.key for c in _WORKSPACE_COLUMNS].index("name")
-_KNOWN_ACTOR = (
-    select(*_ACCOUNT_COLUMNS, *_WORKSPACE_COLUMNS)  # type: ignore[call-overload]
-    .join_from(Account, Identity, Identity.account_id == Account.id)  # type: ignore[arg-type]
-    .outerjoin(Workspace, and_(col(Workspace.platform) == bindparam("platform"),
-                               col(Workspace.external_id) == bindparam("workspace")))
-    .where(Identity.platform == bindparam("platform"), Identity.external_id == bindparam("user_id"))
-)
+_KNOWN_ACTOR = _actor(*_ACCOUNT_COLUMNS, *_WORKSPACE_COLUMNS)
 
 
 async def known_actor(
