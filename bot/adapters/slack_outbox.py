@@ -88,10 +88,20 @@ async def pace(chunks: AsyncIterator[str], push: Callable[[str], Awaitable[None]
 
     The stream is always read to its end (the core records the invocation when it ends), and a
     slow or rate-limited push never holds the model back: at most one push runs at a time, and the
-    text it did not show is shown by the next one. Returns the full text; the caller does the final write.
+    text it did not show is shown by the next one. A push shows the text as it is when the push
+    starts, not when it was scheduled: chunks that arrived together go out together, and an answer
+    that was complete before its first push started is left whole to the final write (one Web API
+    call instead of two). Returns the full text; the caller does the final write.
     """
     loop = asyncio.get_running_loop()
     text, last, inflight = "", float("-inf"), None
+    begun = False  # the inflight push has started (an unstarted one can still be called off)
+
+    async def show() -> None:
+        nonlocal begun
+        begun = True
+        await push(text)
+
     async for chunk in chunks:
         text += chunk
         if inflight is not None:
@@ -100,9 +110,11 @@ async def pace(chunks: AsyncIterator[str], push: Callable[[str], Awaitable[None]
             _reap(inflight)
             inflight = None
         if loop.time() - last >= interval:
-            last = loop.time()
-            inflight = asyncio.ensure_future(push(text))
+            last, begun = loop.time(), False
+            inflight = asyncio.ensure_future(show())
     if inflight is not None:
+        if not begun:
+            inflight.cancel()
         await asyncio.gather(inflight, return_exceptions=True)
         _reap(inflight)
     return text
