@@ -11,6 +11,7 @@ of its own, so that every message can be traced to its ask.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
 import sys
@@ -83,6 +84,8 @@ class DiscordDriver:
         self.bot_args = ["--platform", "discord", "--database", database_url, "--llm", llm_url]
         self.bot: BotProcess | None = None
         self.handles: dict[str, InteractionHandle] = {}
+        self._waiting: list[InteractionHandle] = []  # asked, answer not complete yet
+        self._finished = 0
 
     async def start(self) -> None:
         await self.fake.start()
@@ -99,10 +102,16 @@ class DiscordDriver:
         """Ask `i` (in a channel of its own) by `member`."""
         payload = self.fake.slash_command(guild_id=GUILD, channel_id=CHANNEL0 + i, user_id=USER0 + member, name="gpt",
                                           subcommand="ask", options={"gpt": slug, "prompt": f"{tag} What can you do?"})
-        self.handles[tag] = await self.fake.interact(payload)
+        self.handles[tag] = handle = await self.fake.interact(payload)
+        self._waiting.append(handle)
 
     def finished(self) -> int:
-        return sum(1 for h in self.handles.values() if (m := h.original) and m.get("components"))
+        """Complete answers so far. Polled every millisecond in this process, which also serves
+        the fake Discord: it only looks at the answers still awaited, so it does not slow the fake."""
+        still = [h for h in self._waiting if not ((m := h.original) and m.get("components"))]
+        self._finished += len(self._waiting) - len(still)
+        self._waiting = still
+        return self._finished
 
     def outcome(self, tag: str, answer: str) -> Outcome:
         handle = self.handles[tag]
@@ -137,6 +146,9 @@ class SlackDriver:
         self.bot: BotProcess | None = None
         self.sender: SlackSender | None = None
         self.sent: dict[str, tuple[str, float, float]] = {}  # tag -> (channel, sent, ack seconds)
+        self._asked: set[str] = set()  # the channels asked in (one per ask)
+        self._done: set[str] = set()  # those whose answer is complete
+        self._scanned = 0  # how much of the fake's call record `finished` has read
 
     async def start(self) -> None:
         await self.fake.start()
@@ -157,14 +169,21 @@ class SlackDriver:
         if result.status != 200:
             raise RuntimeError(f"Slack command refused: {result.status} {result.text[:200]}")
         self.sent[tag] = (channel, sent, time.perf_counter() - sent)
+        self._asked.add(channel)
 
     def _calls(self, channel: str) -> list[Any]:
         return [c for c in self.fake.calls if c.args.get("channel") == channel and c.ok]
 
     def finished(self) -> int:
-        done = {c.args.get("channel") for c in self.fake.calls
-                if c.method in ("chat.stopStream", "chat.update") and c.ok and c.args.get("blocks")}
-        return sum(1 for channel, _, _ in self.sent.values() if channel in done)
+        """Complete answers so far. Polled every millisecond in this process, which also serves
+        the fake Slack: it reads only the calls that came since the last poll (rescanning the whole
+        record made the fake, and so every answer, slower the longer the benchmark ran)."""
+        calls = self.fake.calls
+        for call in itertools.islice(calls, self._scanned, None):
+            if call.method in ("chat.stopStream", "chat.update") and call.ok and call.args.get("blocks"):
+                self._done.add(str(call.args.get("channel")))
+        self._scanned = len(calls)
+        return len(self._done & self._asked)
 
     def outcome(self, tag: str, answer: str) -> Outcome:
         channel, sent, ack = self.sent[tag]
