@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import discord
 from sqlmodel import select
 
 from bot.bootstrap import App
@@ -120,6 +121,8 @@ async def test_alice_builds_bob_uses(world: World, app: App, fake_llm: FakeOpenA
     assert not await rows(app, BuilderDraft)
     assert not w.fake.errors and not w.fake.unknown_calls
     assert w.client is not None and not w.client.persistent_views  # nothing kept in memory per message
+    # only the events it reads: no typing, reactions or voice traffic from a busy server
+    assert w.client.intents.value == discord.Intents(guilds=True, guild_messages=True, dm_messages=True).value
     assert all(c.status < 400 for c in w.fake.calls), [c for c in w.fake.calls if c.status >= 400]
 
 

@@ -69,14 +69,18 @@ class DiscordAdapter(discord.AutoShardedClient):
         shard_ids = list(settings.discord_shard_ids) or None
         if shard_ids and not settings.discord_shard_count:
             raise ValueError("GPTSTORE_DISCORD_SHARD_IDS needs GPTSTORE_DISCORD_SHARD_COUNT (the total number of shards)")
-        intents = discord.Intents.default()
-        intents.message_content = settings.discord_message_content
+        # Only the events the bot reads: servers and their channels, and messages (a GPT's thread,
+        # a DM). Typing, reactions, voice, invites… are a steady flood in a big server, each one
+        # parsed into objects for nothing.
+        intents = discord.Intents(guilds=True, guild_messages=True, dm_messages=True,
+                                  message_content=settings.discord_message_content)
         if shard_ids:
             options["shard_ids"] = shard_ids
         super().__init__(
             intents=intents, shard_count=settings.discord_shard_count, allowed_mentions=NO_PINGS,
             guild_ready_timeout=guild_ready_timeout, **options,
         )
+        _ignore_edits(self)
         self.app = app
         self.ack_grace = ack_grace
         self.edit_interval = edit_interval
@@ -277,6 +281,17 @@ class DiscordAdapter(discord.AutoShardedClient):
             self._hinted = {k: t for k, t in self._hinted.items() if now - t < HINT_EVERY}
         self._hinted[thread_id] = now
         return True
+
+
+def _ignore_edits(client: discord.Client) -> None:
+    """Message edits are not parsed. Every streamed edit of an answer comes back from the gateway
+    as MESSAGE_UPDATE, and discord.py builds a whole Message from each (5 % of the bot's CPU in a
+    burst of answers, `python -m bench --only platform` under py-spy); nothing here reads edits.
+    `parsers` is discord.py's table of gateway event handlers: if it ever changes shape, edits are
+    simply parsed again."""
+    parsers = getattr(getattr(client, "_connection", None), "parsers", None)
+    if isinstance(parsers, dict) and "MESSAGE_UPDATE" in parsers:
+        parsers["MESSAGE_UPDATE"] = lambda data: None
 
 
 def attachments_of(message: discord.Message) -> tuple[Attachment, ...]:
