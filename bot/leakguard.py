@@ -112,7 +112,9 @@ class LeakGuard:
         self._state = 0
         self._match = 0
         self._space = True
-        self._origins: deque[int] = deque(maxlen=max(self.threshold, 1))
+        # where each of the last characters fed came from in the answer: enough to find the start of
+        # a run at the threshold, even when a character's case folding made it several (ß → ss)
+        self._origins: deque[int] = deque(maxlen=max(self.threshold, 1) + 2)
 
     @property
     def shown(self) -> str:
@@ -138,9 +140,9 @@ class LeakGuard:
                 self._space = False
                 for folded in char.casefold():
                     self._step(folded, index)
-            if self._match >= self.threshold:
-                self.leaked = True
-                return ""
+            if self._match >= self.threshold:  # the text before the quoted run is still shown,
+                self.leaked = True                # however the answer was cut into chunks
+                break
         boundary = self._origins[-self._match] if self._match else len(self._out)
         safe = self._out[self._shown : boundary]
         self._shown = max(self._shown, boundary)

@@ -174,7 +174,7 @@ class LLMGateway:
         user: str | None = None,
         max_tokens: int | None = None,
     ) -> AsyncIterator[str | Usage]:
-        """Yield text deltas as they arrive, then exactly one `Usage`.
+        """Yield the text as it arrives (the deltas of one read joined), then exactly one `Usage`.
 
         Usage comes from the API's final usage chunk (we ask for it with `include_usage`); a
         server that sends none gets `Usage(0, <number of deltas>)`. Failures before the first
@@ -192,7 +192,7 @@ class LLMGateway:
             body["user"] = user
         attempt = 0
         while True:
-            deltas = 0
+            shown = False  # some text reached the caller
             usage: Usage | None = None
             started = False
             try:
@@ -201,20 +201,21 @@ class LLMGateway:
                     try:
                         async for item in chat_deltas(chunks, stall_timeout=self.stall_timeout):
                             if isinstance(item, str):
-                                deltas += 1
+                                shown = True
                                 yield item
                             else:
                                 usage = Usage(*item)
                     except StreamStalled:
                         raise LLMError(
                             LLMErrorKind.STALLED,
-                            f"no data from {self._endpoint} for {self.stall_timeout:g}s after {deltas} deltas",
+                            f"no data from {self._endpoint} for {self.stall_timeout:g}s"
+                            f" {'in the middle of the answer' if shown else 'before any text'}",
                         ) from None
                     except StreamError as exc:
                         raise openai.APIError(exc.message, chat.request(), body=exc.body) from None
             except (openai.OpenAIError, ValueError) as exc:
                 failure = self._classify(exc, mid_stream=started)
-                if deltas:
+                if shown:
                     # Text already reached the caller: never retry, and say the stream broke.
                     if failure.kind is LLMErrorKind.UNAVAILABLE:
                         failure = _Failure(LLMErrorKind.BROKEN_STREAM, failure.detail, False)
@@ -226,7 +227,7 @@ class LLMGateway:
                 attempt += 1
                 await asyncio.sleep(delay)
                 continue
-            yield usage if usage is not None else Usage(0, deltas)
+            yield usage if usage is not None else Usage(0, 0)  # chat_deltas always ends with one
             return
 
     async def complete(

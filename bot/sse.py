@@ -86,14 +86,20 @@ DRAIN_SECONDS = 0.1
 async def chat_deltas(
     body: AsyncIterator[bytes], *, stall_timeout: float
 ) -> AsyncIterator[str | tuple[int, int]]:
-    """Text deltas of a chat-completion stream, and (prompt, completion) tokens when usage comes.
+    """The answer's text as it arrives, then (prompt, completion) tokens once, at the end.
 
-    Only the wait for the next bytes is timed (`StreamStalled`): time the caller spends between
-    two deltas never counts as the server's silence. Raises StreamError for an error event and
-    ValueError for a chunk that is not a JSON object; the HTTP library's errors pass through.
+    The text deltas of one read are joined into one piece: a busy server (or a busy bot) delivers
+    many events per read, and every piece costs every layer above (the gateway, the leak guard,
+    the platform's pacing) a step of its own. The usage is the server's usage chunk, or, when the
+    server sends none, (0, the number of text deltas). Only the wait for the next bytes is timed
+    (`StreamStalled`): time the caller spends between two pieces never counts as the server's
+    silence. Raises StreamError for an error event and ValueError for a chunk that is not a JSON
+    object, after the text that came before it; the HTTP library's errors pass through.
     """
     decoder = SSEDecoder()
     reader = aiter(body)
+    deltas = 0
+    usage: tuple[int, int] | None = None
     try:
         while True:
             try:
@@ -104,24 +110,41 @@ async def chat_deltas(
                 events, block = decoder.flush(), b""
             except TimeoutError:
                 raise StreamStalled() from None
+            texts: list[str] = []
+            failure: Exception | None = None
+            done = False
             for name, data in events:
                 if data == b"[DONE]":
-                    await _drain(reader)
-                    return
-                chunk = orjson.loads(data)  # ~5× faster than json's, and every chunk is parsed
+                    done = True
+                    break
+                try:
+                    chunk = orjson.loads(data)  # ~5× faster than json's, and every chunk is parsed
+                except ValueError as error:
+                    failure = error
+                    break
                 if not isinstance(chunk, dict):
-                    raise ValueError("a stream chunk is not a JSON object")
+                    failure = ValueError("a stream chunk is not a JSON object")
+                    break
                 if name == "error" or chunk.get("error"):
-                    raise _error(chunk)
+                    failure = _error(chunk)
+                    break
                 for choice in chunk.get("choices") or ():
                     delta = choice.get("delta") if isinstance(choice, dict) else None
                     text = delta.get("content") if isinstance(delta, dict) else None
                     if text:
-                        yield text
-                usage = chunk.get("usage")
-                if isinstance(usage, dict):
-                    yield int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-            if not block:
+                        texts.append(text)
+                        deltas += 1
+                found = chunk.get("usage")
+                if isinstance(found, dict):
+                    usage = int(found.get("prompt_tokens") or 0), int(found.get("completion_tokens") or 0)
+            if texts:
+                yield texts[0] if len(texts) == 1 else "".join(texts)
+            if failure is not None:
+                raise failure
+            if done:
+                await _drain(reader)
+            if done or not block:
+                yield usage if usage is not None else (0, deltas)
                 return
     finally:
         closer = getattr(reader, "aclose", None)

@@ -75,6 +75,17 @@ def test_verbatim_runs_above_the_threshold_are_withheld(case: tuple[str, str, li
     assert longest_common_run(normalize(shown), normalize(instructions)) < LEAK_RUN
 
 
+@settings(max_examples=200, deadline=None)
+@given(leaking_answer())
+def test_what_is_shown_before_a_leak_does_not_depend_on_the_chunking(case: tuple[str, str, list[str]]) -> None:
+    """Token by token, in a few pieces or all at once (a fast server, a busy bot): the same text
+    before the quoted run is shown, and none of the run."""
+    instructions, answer, chunks = case
+    whole = run_guard(instructions, [answer])
+    assert run_guard(instructions, chunks) == whole == run_guard(instructions, list(answer))
+    assert answer.startswith(whole[0])
+
+
 @settings(max_examples=300, deadline=None)
 @given(sentences, sentences, st.lists(st.integers(0, 10_000), max_size=12))
 def test_any_answer_either_passes_unchanged_or_is_withheld_before_the_run(
@@ -124,7 +135,7 @@ def test_the_automaton_cache_is_bounded_by_characters_and_evicted_guards_still_w
     from bot import leakguard
 
     first = "Secret recipe step one: whisk the eggs with a pinch of salt and a spoonful of honey. " * 3
-    assert LeakGuard(first).feed(first) == ""  # guarded while cached
+    assert LeakGuard(first).feed("Here: " + first).rstrip() == "Here:"  # guarded while cached
     for n in range(60):  # 60 GPTs of 8 000 characters each: 480 000 characters, more than the budget
         LeakGuard(f"GPT number {n}. " + "Always answer kindly and cite the course guide. " * 160)
     assert leakguard._cached_chars <= leakguard.CACHE_CHARS

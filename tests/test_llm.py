@@ -19,7 +19,7 @@ import pytest_asyncio
 
 from bot import llm
 from bot.llm import LLMError, LLMErrorKind, LLMGateway, Usage
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import FakeOpenAI, split_tokens
 
 pytestmark = pytest.mark.asyncio
 
@@ -84,12 +84,14 @@ def ask(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
 
 
-async def test_stream_yields_deltas_then_server_usage(fake: FakeOpenAI, gateway: LLMGateway) -> None:
+async def test_stream_yields_text_then_server_usage(fake: FakeOpenAI, gateway: LLMGateway) -> None:
+    fake.token_rate = 500  # the tokens arrive one by one: each is shown as it comes
     texts, usages = await collect(gateway, ask("tell me a short story please"), user="u-1")
 
     assert len(texts) > 3
     assert "".join(texts) == "Answer 1: tell me a short story please"
-    assert usages == [Usage(prompt_tokens=6, completion_tokens=len(texts))]
+    answer_tokens = len(split_tokens("Answer 1: tell me a short story please"))
+    assert usages == [Usage(prompt_tokens=6, completion_tokens=answer_tokens)]
     sent = fake.requests[-1]
     assert sent["stream"] is True
     assert sent["stream_options"] == {"include_usage": True}
@@ -100,7 +102,8 @@ async def test_stream_yields_deltas_then_server_usage(fake: FakeOpenAI, gateway:
 async def test_stream_without_server_usage_counts_deltas(fake: FakeOpenAI, gateway: LLMGateway) -> None:
     fake.send_usage = False
     texts, usages = await collect(gateway, ask("one two three"))
-    assert usages == [Usage(0, len(texts))]
+    # the deltas the server sent, however many of them arrived in one read
+    assert usages == [Usage(0, len(split_tokens("".join(texts))))]
 
 
 async def test_history_reaches_server(fake: FakeOpenAI, gateway: LLMGateway) -> None:
@@ -192,7 +195,7 @@ async def test_stall_after_three_tokens(fake: FakeOpenAI, gateway: LLMGateway) -
     fake.stall_next(3)
     started = time.monotonic()
     got, err = await collect_until_error(gateway, ask("a b c d e f"))
-    assert got == ["Answer ", "1: ", "a "]
+    assert "".join(got) == "Answer 1: a "  # what came before the silence was shown (no Usage)
     assert err.kind is LLMErrorKind.STALLED
     assert 0.5 <= time.monotonic() - started < 5
     assert len(fake.requests) == 1  # never retried once text was out
@@ -201,7 +204,7 @@ async def test_stall_after_three_tokens(fake: FakeOpenAI, gateway: LLMGateway) -
 async def test_malformed_chunk_is_broken_stream(fake: FakeOpenAI, gateway: LLMGateway) -> None:
     fake.malformed_next(2)
     got, err = await collect_until_error(gateway, ask("a b c d"))
-    assert got == ["Answer ", "1: "]
+    assert "".join(got) == "Answer 1: "  # the text before the bad chunk, and no Usage
     assert err.kind is LLMErrorKind.BROKEN_STREAM
     assert len(fake.requests) == 1
 
@@ -209,7 +212,7 @@ async def test_malformed_chunk_is_broken_stream(fake: FakeOpenAI, gateway: LLMGa
 async def test_dropped_connection_mid_stream_is_broken_stream(fake: FakeOpenAI, gateway: LLMGateway) -> None:
     fake.drop_next(2)
     got, err = await collect_until_error(gateway, ask("a b c d"))
-    assert got == ["Answer ", "1: "]
+    assert "".join(got) == "Answer 1: "
     assert err.kind is LLMErrorKind.BROKEN_STREAM
     assert len(fake.requests) == 1
 

@@ -55,6 +55,20 @@ async def test_deltas_then_usage_and_nothing_after_done() -> None:
     assert got == ["Hel", "lo", (3, 2)]
 
 
+async def test_the_deltas_of_one_read_come_as_one_piece_and_are_counted_without_usage() -> None:
+    got = await collect([chunk("Hel") + chunk("lo") + chunk(" you"), chunk("!") + b"data: [DONE]\n\n"])
+    assert got == ["Hello you", "!", (0, 4)]  # no usage from the server: its four deltas
+
+
+async def test_the_text_before_an_error_is_still_delivered() -> None:
+    got: list[object] = []
+    with pytest.raises(StreamError):
+        async for item in chat_deltas(body(chunk("Hi") + chunk(" there") + b'data: {"error": {"message": "x"}}\n\n'),
+                                      stall_timeout=1.0):
+            got.append(item)
+    assert got == ["Hi there"]
+
+
 async def test_an_error_object_in_the_stream_is_a_stream_error() -> None:
     with pytest.raises(StreamError) as info:
         await collect([chunk("Hi"), b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'])
@@ -92,7 +106,7 @@ async def test_a_slow_reader_is_not_a_stall_and_a_cancel_from_outside_stays_a_ca
     async for item in chat_deltas(steady(), stall_timeout=0.05):
         got.append(item)
         await asyncio.sleep(0.12)  # the caller is busy for more than twice the stall timeout
-    assert got == ["a", "b", "c"]
+    assert got == ["a", "b", "c", (0, 3)]
 
     async def hangs() -> AsyncIterator[bytes]:
         yield chunk("Hi")
