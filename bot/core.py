@@ -119,8 +119,8 @@ class Core:
             )
             # a workspace's policy hides what its members may not use; its admins' own commands see past it
             workspace = None if spec is None or spec.admin else await find_workspace(session, event.actor.platform, event.place.workspace_id)
-            gpts = await search.autocomplete(session, event.value[:100], viewer=account.id, limit=25, workspace=workspace)
-        return [Choice(name=gpt.name[:100], value=gpt.slug) for gpt in gpts]
+            found = await search.autocomplete(session, event.value[:100], viewer=account.id, limit=25, workspace=workspace)
+        return [Choice(name=name[:100], value=slug) for slug, name in found]
 
     async def workspaces_joined(self, platform: str, workspaces: Iterable[tuple[str, str]]) -> None:
         """The bot is in these workspaces (external id, name): it just joined one, or found them

@@ -14,6 +14,7 @@ import difflib
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,7 +35,7 @@ fewer than POOL GPTs is ranked exactly, and name matches (the strongest signal) 
 their own, so a common word in a name is not lost among descriptions."""
 
 AUTOCOMPLETE_POOL = 200
-"""Autocomplete runs at every keystroke and shows 25 names: a smaller pool, a third of the cost."""
+"""Autocomplete runs at every keystroke and shows 25 names: a smaller pool."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,26 +151,57 @@ async def search(
     return Page(await _load(session, ids[:per_page]), len(ids) > per_page)
 
 
+class Completion(NamedTuple):
+    slug: str
+    name: str
+
+
 async def autocomplete(
     session: AsyncSession, prefix: str, *, viewer: int | None, limit: int = 25, workspace: int | None = None
-) -> list[Gpt]:
+) -> list[Completion]:
+    """The GPTs someone may mean while typing: those whose *name* matches first, then those whose
+    description or category does; within each, the workspace's featured ones, then the most used.
+
+    Why not the search's text rank: a prefix of one or two letters matches a good part of the
+    catalogue, and bm25 over its matches cost 4 ms at 100 000 GPTs, at every keystroke, to order
+    names that all match equally ("al" is as much in "Algebra" as in "Almanac"). Only the slug
+    and the name are read: that is all an autocomplete list shows."""
     terms = _terms(prefix)
-    if not terms:
-        return await popular(session, viewer=viewer, limit=limit, workspace=workspace)
-    return await _load(session, await _ranked_ids(
-        session, terms, viewer=viewer, limit=limit, offset=0, any_term=False, workspace=workspace,
-        pool=AUTOCOMPLETE_POOL,
-    ))
-
-
-async def popular(session: AsyncSession, *, viewer: int | None, limit: int, workspace: int | None = None) -> list[Gpt]:
     allowed = await catalog_filter(session, workspace)
-    rows = await session.execute(
-        text(f"""SELECT g.id FROM gpt AS g WHERE {_VISIBLE} AND {allowed.where}
-                 ORDER BY {allowed.featured}, g.uses DESC, g.id LIMIT :limit"""),
-        {"viewer": viewer or -1, "limit": limit, **allowed.params},
-    )
-    return await _load(session, [row[0] for row in rows.all()])
+    params: dict[str, object] = {"viewer": viewer or -1, "limit": limit, **allowed.params}
+    if not terms:
+        sql = f"""SELECT g.slug, g.name FROM gpt AS g WHERE {_VISIBLE} AND {allowed.where}
+                  ORDER BY {allowed.featured}, g.uses DESC, g.id LIMIT :limit"""
+    elif session.get_bind().dialect.name == "sqlite":
+        match = _fts_query(terms, any_term=False, sqlite=True)
+        params |= {"match": match, "names": "{name} : (" + match + ")", "pool": AUTOCOMPLETE_POOL}
+        sql = f"""
+            WITH hits AS (
+                SELECT * FROM (SELECT rowid AS id, 0 AS named FROM gpt_fts
+                               WHERE gpt_fts MATCH :names ORDER BY rowid DESC LIMIT :pool)
+                UNION ALL
+                SELECT * FROM (SELECT rowid AS id, 1 AS named FROM gpt_fts
+                               WHERE gpt_fts MATCH :match ORDER BY rowid DESC LIMIT :pool)
+            ), best AS (SELECT id, MIN(named) AS named FROM hits GROUP BY id)
+            SELECT g.slug, g.name FROM best JOIN gpt AS g ON g.id = best.id
+            WHERE {_VISIBLE} AND {allowed.where}
+            ORDER BY best.named, {allowed.featured}, g.uses DESC, g.id LIMIT :limit"""
+    else:  # written-in query and values, pooled ids by primary key: see `_ranked_ids`
+        query = f"to_tsquery('simple', {_quoted(_fts_query(terms, any_term=False, sqlite=False))})"
+        params["pool"] = AUTOCOMPLETE_POOL
+        sql = _ints_written_in(f"""
+            WITH named AS (SELECT h.id FROM gpt AS h
+                           WHERE to_tsvector('simple', coalesce(h.name, '')) @@ {query} LIMIT :pool),
+                 described AS (SELECT h.id FROM gpt AS h WHERE h.search @@ {query} LIMIT :pool)
+            SELECT g.slug, g.name FROM gpt AS g
+            WHERE g.id = ANY(ARRAY(SELECT id FROM named UNION SELECT id FROM described))
+            AND {_VISIBLE} AND {allowed.where}
+            ORDER BY (CASE WHEN g.id = ANY(ARRAY(SELECT id FROM named)) THEN 0 ELSE 1 END), {allowed.featured},
+                     g.uses DESC, g.id
+            LIMIT :limit""", params)
+        params = {key: value for key, value in params.items() if not isinstance(value, int)}
+    rows = await session.execute(text(sql), params)
+    return [Completion(slug, name) for slug, name in rows.all()]
 
 
 async def suggestions(

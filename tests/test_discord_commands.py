@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select, update
 from typer.testing import CliRunner
 
 from bot.adapters.discord import PUBLIC_ANSWERS
@@ -19,7 +19,7 @@ from bot.bootstrap import App
 from bot.catalog import CATALOG, COMMANDS, CommandSpec, OptionSpec, OptionType
 from bot.commands import HINT
 from bot.i18n import Translator
-from store.models import Category, Workspace
+from store.models import Category, Gpt, Workspace
 from tests.discord_support import (
     ALICE,
     BOB,
@@ -116,6 +116,18 @@ async def test_autocomplete_suggests_what_the_user_may_see(world: World, app: Ap
     mine = await world.autocomplete(ALICE, "edit", "gpt", "secret")
     assert [c["name"] for c in mine] == ["Secret Math"]  # her own private GPT, for her only
     assert await world.autocomplete(BOB, "info", "gpt", "zzz") == []
+
+
+async def test_autocomplete_lists_names_that_match_first_then_the_most_used(world: World, app: App) -> None:
+    pal = await seed_gpt(app, ALICE, "Alice", "Homework Pal")
+    helper = await seed_gpt(app, ALICE, "Alice", "Homework Helper")
+    tutor = await seed_gpt(app, ALICE, "Alice", "Math Tutor")  # "homework" only in its description
+    async with app.db.session() as session:
+        for slug, uses in ((tutor, 50), (helper, 7), (pal, 2)):
+            await session.execute(update(Gpt).where(col(Gpt.slug) == slug).values(uses=uses))
+    choices = await world.autocomplete(BOB, "ask", "gpt", "home")
+    assert [c["name"] for c in choices] == ["Homework Helper", "Homework Pal", "Math Tutor"]
+    assert [c["name"] for c in await world.autocomplete(BOB, "ask", "gpt", "")][:1] == ["Math Tutor"]
 
 
 async def test_a_member_is_refused_an_admin_command(world: World, app: App) -> None:
