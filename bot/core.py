@@ -26,7 +26,7 @@ from bot.i18n import N_, normalize_locale
 from bot.logs import current_event
 from bot.replies import Choice, Outbox, Reply
 from store import search
-from store.accounts import known_actor, resolve_account, resolve_actor, set_workspace_active
+from store.accounts import account_id, known_actor, resolve_actor, set_workspace_active
 from store.adapter_state import get_value, put_value
 from store.db import typed_sql
 from store.models import SeenEvent, utcnow
@@ -112,14 +112,11 @@ class Core:
         option = next((o for o in spec.options if o.name == event.option), None) if spec else None
         if option is None or option.type is not OptionType.GPT:
             return []
-        async with self.services.db.reader() as session:
-            account = await resolve_account(
-                session, platform=event.actor.platform, user_id=event.actor.user_id,
-                display_name="", locale=event.actor.locale,
-            )
+        async with self.services.db.lookups() as session:  # reads only: no transaction on PostgreSQL
+            viewer = await account_id(session, platform=event.actor.platform, user_id=event.actor.user_id)
             # a workspace's policy hides what its members may not use; its admins' own commands see past it
             workspace = None if spec is None or spec.admin else await find_workspace(session, event.actor.platform, event.place.workspace_id)
-            found = await search.autocomplete(session, event.value[:100], viewer=account.id, limit=25, workspace=workspace)
+            found = await search.autocomplete(session, event.value[:100], viewer=viewer, limit=25, workspace=workspace)
         return [Choice(name=name[:100], value=slug) for slug, name in found]
 
     async def workspaces_joined(self, platform: str, workspaces: Iterable[tuple[str, str]]) -> None:

@@ -53,6 +53,15 @@ async def resolve_account(
         return found
 
 
+async def account_id(session: AsyncSession, *, platform: str, user_id: str) -> int | None:
+    """The account behind a platform user id, if that person was ever seen; nothing is written
+    (autocomplete runs at every keystroke, and someone new sees what anyone may see)."""
+    rows = await session.execute(
+        select(Identity.account_id).where(Identity.platform == platform, Identity.external_id == user_id)
+    )
+    return rows.scalar_one_or_none()
+
+
 def _refresh(account: Account, identity: Identity, display_name: str, locale: str) -> None:
     if display_name and (account.display_name != display_name[:100] or (locale and account.locale != locale)):
         account.display_name = display_name[:100]
