@@ -14,14 +14,14 @@ import difflib
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import select
 
 from store.models import Gpt, GptStatus, Visibility, utcnow
-from store.policy import admissible, catalog_filter, featured_ids
+from store.policy import CatalogFilter, admissible, catalog_filter, featured_ids
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _VISIBLE = "(g.status = 'published' AND (g.visibility = 'public' OR g.creator_id = :viewer))"
@@ -170,9 +170,10 @@ async def autocomplete(
     allowed = await catalog_filter(session, workspace)
     params: dict[str, object] = {"viewer": viewer or -1, "limit": limit, **allowed.params}
     if not terms:
-        sql = f"""SELECT g.slug, g.name FROM gpt AS g WHERE {_VISIBLE} AND {allowed.where}
-                  ORDER BY {allowed.featured}, g.uses DESC, g.id LIMIT :limit"""
-    elif session.get_bind().dialect.name == "sqlite":
+        listed = await _listed(session, allowed, ("slug", "name"), f"{_VISIBLE} AND {allowed.where}", params,
+                                  limit=limit)
+        return [Completion(slug, name) for slug, name in listed]
+    if session.get_bind().dialect.name == "sqlite":
         match = _fts_query(terms, any_term=False, sqlite=True)
         params |= {"match": match, "names": "{name} : (" + match + ")", "pool": AUTOCOMPLETE_POOL}
         sql = f"""
@@ -223,15 +224,54 @@ async def browse(
     workspace: int | None = None,
 ) -> Page:
     """Public GPTs, most used first; in a workspace, its featured GPTs first and its policy applied."""
-    allowed = await catalog_filter(session, workspace, alias="gpt")
-    query = select(Gpt).where(
-        Gpt.status == GptStatus.PUBLISHED, Gpt.visibility == Visibility.PUBLIC, text(allowed.where)
-    )
+    allowed = await catalog_filter(session, workspace)
+    where = f"g.status = 'published' AND g.visibility = 'public' AND {allowed.where}"
+    params: dict[str, object] = dict(allowed.params)
     if category:
-        query = query.where(Gpt.category == category)
-    query = query.order_by(text(allowed.featured), col(Gpt.uses).desc(), col(Gpt.id)).offset(page * per_page).limit(per_page + 1)  # type: ignore[attr-defined]
-    gpts = list((await session.execute(query, allowed.params)).scalars())
+        where += " AND g.category = :category"
+        params["category"] = category
+    rows = await _listed(session, allowed, ("id",), where, params, limit=per_page + 1, offset=page * per_page)
+    gpts = await _load(session, [gpt_id for (gpt_id,) in rows])
     return Page(gpts[:per_page], len(gpts) > per_page)
+
+
+MOST_USED = (("uses", True), ("id", False))
+NEWEST = (("published_at", True), ("id", True))
+"""Listing orders: (column, descending) each, the columns of an index (ix_gpt_popular, ix_gpt_published)."""
+
+
+async def _listed(
+    session: AsyncSession, allowed: CatalogFilter, columns: tuple[str, ...], where: str, params: dict[str, object],
+    *, order: tuple[tuple[str, bool], ...] = MOST_USED, limit: int, offset: int = 0,
+) -> list[tuple[Any, ...]]:
+    """`columns` of the GPTs `where` selects (alias `g`) in `order`, and in a workspace its
+    featured GPTs before the rest.
+
+    Why in two parts: an ORDER BY that begins with "is it featured?" cannot walk the index of the
+    order, so every visible GPT was read and sorted: 45 to 69 ms at 100 000 GPTs on SQLite for the
+    list autocomplete shows before a letter is typed, and for `/gpt browse`. Here the featured ones
+    (the few an admin picked) are read by id, and the rest in the index's order, only as far as the
+    page needs."""
+    listed = ", ".join(f"g.{column} AS {column}" for column in columns)
+    ordered = ", ".join(f"g.{column}{' DESC' if down else ''}" for column, down in order)
+    wanted = {**params, "limit": limit, "offset": offset}
+    if "pol_ws" not in allowed.params:  # not in a workspace: nothing is featured
+        sql = f"SELECT {listed} FROM gpt AS g WHERE {where} ORDER BY {ordered} LIMIT :limit OFFSET :offset"
+    else:
+        keys = ", ".join(f"g.{column} AS listed_{n}" for n, (column, _) in enumerate(order))
+        again = ", ".join(f"listed_{n}{' DESC' if down else ''}" for n, (_, down) in enumerate(order))
+        picked = "SELECT pf.gpt_id FROM workspacegpt AS pf WHERE pf.workspace_id = :pol_ws AND pf.featured"
+        sql = f"""
+            SELECT {", ".join(columns)} FROM (
+                SELECT {listed}, 0 AS listed_rank, {keys} FROM gpt AS g WHERE g.id IN ({picked}) AND {where}
+                UNION ALL
+                SELECT * FROM (SELECT {listed}, 1 AS listed_rank, {keys} FROM gpt AS g
+                               WHERE g.id NOT IN ({picked}) AND {where} ORDER BY {ordered} LIMIT :upto) AS rest
+            ) AS listed
+            ORDER BY listed_rank, {again} LIMIT :limit OFFSET :offset"""
+        wanted["upto"] = limit + offset
+    rows = await session.execute(text(sql), wanted)
+    return [tuple(row) for row in rows.all()]
 
 
 async def engaged_users(session: AsyncSession, *, days: int = 7, limit: int = 10) -> list[tuple[int, int]]:
@@ -279,15 +319,10 @@ def _rating(gpt: Gpt) -> float:
 
 
 async def newest(session: AsyncSession, *, limit: int = 5, workspace: int | None = None) -> list[Gpt]:
-    allowed = await catalog_filter(session, workspace, alias="gpt")
-    rows = await session.execute(
-        select(Gpt)
-        .where(Gpt.status == GptStatus.PUBLISHED, Gpt.visibility == Visibility.PUBLIC, text(allowed.where))
-        .order_by(text(allowed.featured), Gpt.published_at.desc(), Gpt.id.desc())  # type: ignore[union-attr]
-        .limit(limit),
-        allowed.params,
-    )
-    return list(rows.scalars())
+    allowed = await catalog_filter(session, workspace)
+    where = f"g.status = 'published' AND g.visibility = 'public' AND {allowed.where}"
+    rows = await _listed(session, allowed, ("id",), where, dict(allowed.params), order=NEWEST, limit=limit)
+    return await _load(session, [gpt_id for (gpt_id,) in rows])
 
 
 async def rising(

@@ -14,7 +14,7 @@ from store.db import make_engine
 from store.migrate import alembic_config, current, upgrade
 
 SEARCH_OBJECTS = {"gpt_fts", "gpt_fts_data", "gpt_fts_idx", "gpt_fts_content", "gpt_fts_docsize", "gpt_fts_config",
-                  "ix_gpt_search", "ix_gpt_name_lower", "ix_gpt_popular", "ix_gpt_name_search", "search",
+                  "ix_gpt_search", "ix_gpt_name_lower", "ix_gpt_popular", "ix_gpt_name_search", "ix_gpt_published", "search",
                   "ix_knowledge_passage_search", *(f"knowledge_fts{s}" for s in ("", "_data", "_idx", "_content", "_docsize", "_config"))}
 
 
