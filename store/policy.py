@@ -310,15 +310,16 @@ async def quota_used(session: AsyncSession, workspace_id: int, scope: str, day: 
 
 @dataclass(frozen=True, slots=True)
 class CatalogFilter:
-    where: str  # a boolean SQL expression on the GPT table alias
+    where: str  # a boolean SQL expression on the GPT table, aliased `g`
     featured: str  # an ORDER BY expression: 0 for GPTs this workspace features, 1 otherwise
     params: dict[str, Any]
+    workspace_id: int | None = None  # the workspace whose rules these are (its id is also :pol_ws)
 
 
-async def catalog_filter(session: AsyncSession, workspace_id: int | None, alias: str = "g") -> CatalogFilter:
+async def catalog_filter(session: AsyncSession, workspace_id: int | None) -> CatalogFilter:
     """What a listing may show: nothing taken down or by a banned creator; in a workspace, nothing
     blocked, only allowed GPTs in allowlist mode, only approved current versions under review."""
-    g = alias
+    g = "g"  # the alias of the GPT table in the statements that use the filter
     parts = [
         f"{g}.taken_down_at IS NULL",
         f"NOT EXISTS (SELECT 1 FROM account AS pban WHERE pban.id = {g}.creator_id AND pban.banned_at IS NOT NULL)",
@@ -333,7 +334,7 @@ async def catalog_filter(session: AsyncSession, workspace_id: int | None, alias:
     if policy.review_required:
         parts.append(f"EXISTS ({entry.format(a='prev')} AND prev.approved_version_id = {g}.current_version_id)")
     featured = f"(CASE WHEN EXISTS ({entry.format(a='pfea')} AND pfea.featured) THEN 0 ELSE 1 END)"
-    return CatalogFilter(" AND ".join(parts), featured, {"pol_ws": workspace_id})
+    return CatalogFilter(" AND ".join(parts), featured, {"pol_ws": workspace_id}, workspace_id)
 
 
 async def admissible(

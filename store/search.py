@@ -255,7 +255,7 @@ async def _listed(
     listed = ", ".join(f"g.{column} AS {column}" for column in columns)
     ordered = ", ".join(f"g.{column}{' DESC' if down else ''}" for column, down in order)
     wanted = {**params, "limit": limit, "offset": offset}
-    if "pol_ws" not in allowed.params:  # not in a workspace: nothing is featured
+    if allowed.workspace_id is None:  # not in a workspace: nothing is featured
         sql = f"SELECT {listed} FROM gpt AS g WHERE {where} ORDER BY {ordered} LIMIT :limit OFFSET :offset"
     else:
         keys = ", ".join(f"g.{column} AS listed_{n}" for n, (column, _) in enumerate(order))
