@@ -25,6 +25,7 @@ from store.policy import CatalogFilter, admissible, catalog_filter, featured_ids
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _VISIBLE = "(g.status = 'published' AND (g.visibility = 'public' OR g.creator_id = :viewer))"
+_PUBLIC = "(g.status = 'published' AND g.visibility = 'public')"  # listings: not even one's own private GPTs
 POOL = 500
 """How many matches a search ranks, at most, twice over: POOL matching GPTs and POOL whose *name*
 matches (on SQLite the newest; on PostgreSQL the first the GIN index yields, since ordering them by
@@ -225,7 +226,7 @@ async def browse(
 ) -> Page:
     """Public GPTs, most used first; in a workspace, its featured GPTs first and its policy applied."""
     allowed = await catalog_filter(session, workspace)
-    where = f"g.status = 'published' AND g.visibility = 'public' AND {allowed.where}"
+    where = f"{_PUBLIC} AND {allowed.where}"
     params: dict[str, object] = dict(allowed.params)
     if category:
         where += " AND g.category = :category"
@@ -320,7 +321,7 @@ def _rating(gpt: Gpt) -> float:
 
 async def newest(session: AsyncSession, *, limit: int = 5, workspace: int | None = None) -> list[Gpt]:
     allowed = await catalog_filter(session, workspace)
-    where = f"g.status = 'published' AND g.visibility = 'public' AND {allowed.where}"
+    where = f"{_PUBLIC} AND {allowed.where}"
     rows = await _listed(session, allowed, ("id",), where, dict(allowed.params), order=NEWEST, limit=limit)
     return await _load(session, [gpt_id for (gpt_id,) in rows])
 
