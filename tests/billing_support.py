@@ -17,7 +17,7 @@ from sqlalchemy import insert, update
 from sqlmodel import col, select
 
 from billing import payouts
-from billing.close import Rules
+from billing.close import ClosePlan, Rules
 from billing.periods import Bounds, ensure_period
 from store.accounts import resolve_account
 from store.db import Database, make_engine
@@ -121,3 +121,10 @@ def cli_env(database_url: str, **extra: str) -> dict[str, str]:
                 "COLUMNS": "200"})
     env.update(extra)
     return env
+
+
+def nothing_closed_again(again: list[ClosePlan] | None, first: list[ClosePlan]) -> bool:
+    """A second scheduler run closed no period of the first run and paid nothing. With a period a
+    minute, a minute may end between the two runs: that new, empty period may close, nothing more."""
+    return again is not None and not {plan.period_id for plan in again} & {plan.period_id for plan in first} \
+        and all(plan.paid == 0 for plan in again)

@@ -12,7 +12,7 @@ from billing.scheduler import run_closes
 from bot.bootstrap import App
 from store.models import utcnow
 from store.rewards import RewardStatement
-from tests.billing_support import make_gpt, opt_in, person, uses
+from tests.billing_support import make_gpt, nothing_closed_again, opt_in, person, uses
 from tests.discord_support import ALICE, BOB, World, offline_world, visible_text
 
 __all__ = ["offline_world"]  # the fixture, used by name
@@ -55,7 +55,7 @@ async def test_the_statement_reaches_the_creator_once_after_the_close(offline_wo
     assert "Tutor: 1 points" in statement
     assert statements_seen(world, BOB) == []  # Bob earned nothing: no statement
 
-    assert await run_closes(app, cron=CRON) == []  # a second run: nothing new to close or to send
+    assert nothing_closed_again(await run_closes(app, cron=CRON), closed)  # a second run sends nothing
     assert len(statements_seen(world, ALICE)) == 1
     assert await undelivered(app) == []
 
