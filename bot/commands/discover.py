@@ -48,7 +48,7 @@ async def _featured_here(ctx: Ctx) -> set[int]:
     ws = policy.workspace_id(ctx)
     if ws is None:
         return set()
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         return set(await featured_ids(session, ws))
 
 
@@ -67,7 +67,7 @@ async def search_cmd(ctx: Ctx, query: str) -> None:
 
 
 async def _search_page(ctx: Ctx, query: str, page: int, *, edit: bool) -> None:
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         result = await catalog.search(session, query, viewer=ctx.account_id, page=page, per_page=PER_PAGE,
                                       workspace=policy.workspace_id(ctx))
     safe_query = query.replace(":", " ")[:60]
@@ -101,7 +101,7 @@ async def browse(ctx: Ctx, category: str | None = None) -> None:
 
 
 async def _browse_page(ctx: Ctx, category: str | None, page: int, *, edit: bool) -> None:
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         result = await catalog.browse(session, category=category, viewer=ctx.account_id, page=page, per_page=PER_PAGE,
                                       workspace=policy.workspace_id(ctx))
     title = ctx._("Browse: {category}", category=ctx._(category)) if category else ctx._("Browse all GPTs")
@@ -127,7 +127,7 @@ async def browse_category(ctx: Ctx, args: list[str]) -> None:
 
 @command("gpt", "top", N_("The most engaged GPTs of the last 7 days"))
 async def top(ctx: Ctx) -> None:
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         ranked = await catalog.top(session, viewer=ctx.account_id, limit=10, workspace=policy.workspace_id(ctx))
     extra = {gpt.id or 0: ctx._("{count} people this week", count=engaged) for gpt, engaged in ranked}
     await _listing(ctx, ctx._("Top GPTs this week"), [gpt for gpt, _ in ranked], extra=extra,
@@ -136,7 +136,7 @@ async def top(ctx: Ctx) -> None:
 
 @command("gpt", "new", N_("New and rising GPTs"))
 async def new(ctx: Ctx) -> None:
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         rising = await catalog.rising(session, limit=5, workspace=policy.workspace_id(ctx))
         newest = await catalog.newest(session, limit=5, workspace=policy.workspace_id(ctx))
     seen = {gpt.id for gpt, _ in rising}
@@ -150,7 +150,7 @@ async def new(ctx: Ctx) -> None:
 @command("gpt", "info", N_("Everything about one GPT"), opt("gpt", N_("The GPT"), OptionType.GPT))
 async def info(ctx: Ctx, gpt: str) -> None:
     found = await resolve(ctx, gpt, purpose=policy.Purpose.SEE)
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         version = await get_version(session, found.current_version_id) if found.current_version_id else None
         engaged = await catalog.engaged_for(session, found.id or 0)
         source = await session.get(Gpt, found.remixed_from_id) if found.remixed_from_id else None
@@ -169,7 +169,7 @@ async def info(ctx: Ctx, gpt: str) -> None:
 
 @action("rank")
 async def explain_rank(ctx: Ctx, args: list[str]) -> None:
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         gpt = await session.get(Gpt, int(args[0])) if args and args[0].isdigit() else None
         engaged = await catalog.engaged_for(session, gpt.id or 0) if gpt else 0
     if gpt is None:

@@ -380,5 +380,5 @@ async def starter(ctx: Ctx, args: list[str]) -> None:
 
 
 async def names_for(ctx: Ctx, ids: set[int]) -> dict[int, str]:
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         return await creator_names(session, ids)
