@@ -26,11 +26,10 @@ from bot.i18n import N_, normalize_locale
 from bot.logs import current_event
 from bot.replies import Choice, Outbox, Reply
 from store import search
-from store.accounts import account_id, known_actor, resolve_actor, set_workspace_active
+from store.accounts import known_actor, resolve_actor, set_workspace_active, viewer_here
 from store.adapter_state import get_value, put_value
 from store.db import typed_sql
 from store.models import SeenEvent, utcnow
-from store.policy import find_workspace
 from store.statements import Statements
 
 log = logging.getLogger(__name__)
@@ -113,9 +112,10 @@ class Core:
         if option is None or option.type is not OptionType.GPT:
             return []
         async with self.services.db.lookups() as session:  # reads only: no transaction on PostgreSQL
-            viewer = await account_id(session, platform=event.actor.platform, user_id=event.actor.user_id)
             # a workspace's policy hides what its members may not use; its admins' own commands see past it
-            workspace = None if spec is None or spec.admin else await find_workspace(session, event.actor.platform, event.place.workspace_id)
+            viewer, workspace = await viewer_here(
+                session, platform=event.actor.platform, user_id=event.actor.user_id,
+                workspace_id=None if spec is None or spec.admin else event.place.workspace_id)
             found = await search.autocomplete(session, event.value[:100], viewer=viewer, limit=25, workspace=workspace)
         return [Choice(name=name[:100], value=slug) for slug, name in found]
 

@@ -53,13 +53,23 @@ async def resolve_account(
         return found
 
 
-async def account_id(session: AsyncSession, *, platform: str, user_id: str) -> int | None:
-    """The account behind a platform user id, if that person was ever seen; nothing is written
-    (autocomplete runs at every keystroke, and someone new sees what anyone may see)."""
-    rows = await session.execute(
-        select(Identity.account_id).where(Identity.platform == platform, Identity.external_id == user_id)
-    )
-    return rows.scalar_one_or_none()
+_VIEWER_HERE = select(  # type: ignore[call-overload]
+    select(Identity.account_id).where(Identity.platform == bindparam("platform"),
+                                      Identity.external_id == bindparam("user_id")).scalar_subquery(),
+    select(Workspace.id).where(Workspace.platform == bindparam("platform"),
+                               Workspace.external_id == bindparam("workspace")).scalar_subquery(),
+)
+
+
+async def viewer_here(
+    session: AsyncSession, *, platform: str, user_id: str, workspace_id: str | None,
+) -> tuple[int | None, int | None]:
+    """The account behind a platform user id, if that person was ever seen, and the id of the
+    workspace, if known: one statement, nothing written. Autocomplete runs at every keystroke, and
+    someone new sees what anyone may see."""
+    row = (await session.execute(_VIEWER_HERE, {"platform": platform, "user_id": user_id,
+                                                "workspace": workspace_id})).one()
+    return row[0], row[1]
 
 
 def _refresh(account: Account, identity: Identity, display_name: str, locale: str) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
-from store.models import Gpt, Invocation, InvocationStatus, Workspace, utcnow
+from store.models import Gpt, Invocation, InvocationStatus, utcnow
 from store.statements import Statements
 
 
@@ -104,16 +104,6 @@ class QuotaUsage(SQLModel, table=True):
 
 
 # --- reading a workspace's rules ---------------------------------------------------------------
-
-async def find_workspace(session: AsyncSession, platform: str, external_id: str | None) -> int | None:
-    """The id of a workspace already known (no write: autocomplete must stay cheap)."""
-    if not external_id:
-        return None
-    rows = await session.execute(
-        select(Workspace.id).where(Workspace.platform == platform, Workspace.external_id == external_id)
-    )
-    return rows.scalar_one_or_none()
-
 
 async def get_policy(session: AsyncSession, workspace_id: int) -> WorkspacePolicy:
     """The stored policy, or the default (open, no review, no quotas) if none was ever set."""
@@ -316,6 +306,10 @@ class CatalogFilter:
     workspace_id: int | None = None  # the workspace whose rules these are (its id is also :pol_ws)
 
 
+_LISTING_RULES = select(WorkspacePolicy.mode, WorkspacePolicy.review_required).where(
+    col(WorkspacePolicy.workspace_id) == bindparam("workspace_id"))
+
+
 async def catalog_filter(session: AsyncSession, workspace_id: int | None) -> CatalogFilter:
     """What a listing may show: nothing taken down or by a banned creator; in a workspace, nothing
     blocked, only allowed GPTs in allowlist mode, only approved current versions under review."""
@@ -326,12 +320,14 @@ async def catalog_filter(session: AsyncSession, workspace_id: int | None) -> Cat
     ]
     if workspace_id is None:  # an expression, not a bare `1` (ORDER BY 1 would mean "the first column")
         return CatalogFilter(" AND ".join(parts), f"(CASE WHEN {g}.id IS NULL THEN 0 ELSE 1 END)", {})
-    policy = await get_policy(session, workspace_id)
+    # two columns, not the policy object (`get_policy`): every listing and keystroke reads them
+    row = (await session.execute(_LISTING_RULES, {"workspace_id": workspace_id})).first()
+    mode, review_required = row if row is not None else (Mode.OPEN, False)
     entry = f"SELECT 1 FROM workspacegpt AS {{a}} WHERE {{a}}.workspace_id = :pol_ws AND {{a}}.gpt_id = {g}.id"
     parts.append(f"NOT EXISTS ({entry.format(a='pblk')} AND pblk.blocked)")
-    if policy.mode == Mode.ALLOWLIST:
+    if mode == Mode.ALLOWLIST:
         parts.append(f"EXISTS ({entry.format(a='pall')} AND pall.allowed)")
-    if policy.review_required:
+    if review_required:
         parts.append(f"EXISTS ({entry.format(a='prev')} AND prev.approved_version_id = {g}.current_version_id)")
     featured = f"(CASE WHEN EXISTS ({entry.format(a='pfea')} AND pfea.featured) THEN 0 ELSE 1 END)"
     return CatalogFilter(" AND ".join(parts), featured, {"pol_ws": workspace_id}, workspace_id)
