@@ -157,28 +157,24 @@ class Core:
         return bool(seen.rowcount)  # type: ignore[union-attr]
 
     async def _context(self, event: Event, out: Outbox, locale: str) -> Ctx | None:
-        """Who and where, or None for a duplicate delivery. The deduplication and the lookups are
-        one transaction: every event pays for one commit here, not three (bench/overhead.py).
-        Usually everyone is known and nothing changed: plain statements (`known_actor`); a new
-        person or workspace, or a new name, takes the ORM's way, the delivery recorded with it."""
+        """Who and where, or None for a duplicate delivery. Usually everyone is known and nothing
+        changed: one plain statement reads them (`known_actor`), then one records the delivery, each
+        on its own (on PostgreSQL two round trips, not the four of a transaction: bench/overhead.py).
+        A new person or workspace, or a new name, takes the ORM's way, the delivery recorded in the
+        same transaction as what is written, so that a failure there leaves the delivery unseen."""
         actor, place = event.actor, event.place
         who: dict[str, Any] = {
             "platform": actor.platform, "user_id": actor.user_id, "display_name": actor.display_name,
             "locale": locale if actor.locale else "", "workspace_id": place.workspace_id,
             "workspace_name": place.workspace_name,
         }
-        try:
-            # Only the delivery is written here: PostgreSQL need not wait for the disk. A crash in
-            # the next fraction of a second can forget it, and then the invocation's own unique
-            # key still refuses to answer a redelivery twice.
-            async with self.services.db.transaction(no_flush_wait=True) as statements:
-                if not await self._first_delivery(statements, event):
-                    return None
-                known = await known_actor(statements, **who)
-                if known is None:
-                    raise _Unknown  # rolls the delivery back: it is recorded with what is written
+        async with self.services.db.autocommit() as statements:
+            known = await known_actor(statements, **who)
+            if known is not None and not await self._first_delivery(statements, event):
+                return None
+        if known is not None:
             account, workspace = known
-        except _Unknown:
+        else:
             async with self.services.db.session() as session:
                 if not await self._first_delivery(session, event):
                     return None
@@ -206,10 +202,6 @@ class Core:
             await commands.route_message(ctx)
         elif isinstance(event, HomeOpen):
             await commands.open_home(ctx)
-
-
-class _Unknown(Exception):
-    """Someone or somewhere to create or update first (see `Core._context`)."""
 
 
 def _store_down(error: Exception) -> bool:

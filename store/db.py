@@ -129,6 +129,21 @@ class Database:
             await statements.close()
 
     @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Statements]:
+        """Plain statements that need no transaction around them: reads, and a single write that is
+        atomic on its own. On PostgreSQL each one commits as it runs (no BEGIN and COMMIT round
+        trips; a write waits for the disk); on SQLite the writes commit when the block ends."""
+        statements = await open_statements(self.engine, transaction=False)
+        try:
+            yield statements
+            await statements.commit()
+        except BaseException:
+            await statements.rollback()
+            raise
+        finally:
+            await statements.close()
+
+    @asynccontextmanager
     async def reads(self) -> AsyncIterator[Statements]:
         """`transaction()` for statements that only read: nothing is committed, and on
         PostgreSQL each statement runs on its own, without a transaction around them."""
