@@ -95,12 +95,22 @@ async def record_turn(
 
 _REFS = typed_sql("UPDATE conversation SET message_ref = :message_ref, thread_ref = :thread_ref WHERE id = :id",
                   Conversation)
+_TOUCH_AND_REFS = typed_sql(
+    "UPDATE conversation SET updated_at = :updated_at, message_ref = :message_ref, thread_ref = :thread_ref "
+    "WHERE id = :id",
+    Conversation,
+)
 
 
-def refs_writes(conversation_id: int, *, message_ref: str | None, thread_ref: str | None) -> Writes:
-    """Where the answer that opened the conversation was posted (and the thread it started), as
-    a statement (for `Database.grouped`)."""
-    return [(_REFS, {"message_ref": message_ref, "thread_ref": thread_ref, "id": conversation_id})]
+def with_refs(writes: Writes, conversation_id: int, *, message_ref: str | None, thread_ref: str | None) -> Writes:
+    """`writes` and where the answer that opened the conversation was posted (and the thread it
+    started), for `Database.grouped`: folded into the conversation's `updated_at` among them when
+    there is one, so that a first answer updates its conversation once."""
+    refs = {"message_ref": message_ref, "thread_ref": thread_ref, "id": conversation_id}
+    for index, (statement, params) in enumerate(writes):
+        if statement is _TOUCH and params["id"] == conversation_id:
+            return [*writes[:index], (_TOUCH_AND_REFS, {**params, **refs}), *writes[index + 1:]]
+    return [*writes, (_REFS, refs)]
 
 
 class PastTurn(NamedTuple):

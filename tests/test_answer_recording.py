@@ -75,3 +75,16 @@ async def test_every_ending_of_a_delivery_is_recorded(app: App, fake_llm: FakeOp
     assert [conversations[t.conversation_id] for t in answers] == ["m-answer", "m-answer"]  # what was shown is kept
     assert answers[0].content == "".join(whole.chunks)
     assert answers[1].content == half.chunks[0]
+
+
+@pytest.mark.usefixtures("tutor")
+async def test_a_first_answer_records_where_it_was_posted_and_when(app: App, fake_llm: FakeOpenAI) -> None:
+    """Where the answer went and the conversation's last activity are written together (one
+    statement in the group commit): both must land, for a thread to follow it and for the
+    conversation's age to be its answer's."""
+    fake_llm.token_rate = None
+    await app.core.handle(ask("e-first"), Outbox())
+    [conversation] = await rows(app, Conversation)
+    [answer] = [t for t in await rows(app, Turn) if t.role == "assistant"]
+    assert conversation.message_ref == "m-answer"
+    assert conversation.updated_at == answer.created_at > conversation.created_at

@@ -191,8 +191,8 @@ async def answer(ctx: Ctx, conversation: Conversation, prompt: str, *, regenerat
         writes = ending[0] if ending else tracking.finish_writes(invocation, ok=False, error_code="undelivered")
         if sent is not None and (sent.thread_id and conversation.thread_ref != sent.thread_id
                                  or (sent.message_id and not conversation.message_ref)):
-            writes = writes + conversations.refs_writes(
-                conversation.id or 0, message_ref=conversation.message_ref or sent.message_id,
+            writes = conversations.with_refs(
+                writes, conversation.id or 0, message_ref=conversation.message_ref or sent.message_id,
                 thread_ref=sent.thread_id or conversation.thread_ref,
             )
         await ctx.db.grouped(writes)
