@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import text
+from sqlalchemy import false, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlmodel import col, exists, select
 
-from store.models import Gpt, GptStatus, Visibility, utcnow
-from store.policy import CatalogFilter, admissible, catalog_filter, featured_ids
+from store.models import Account, Gpt, GptStatus, Visibility, utcnow
+from store.policy import CatalogFilter, WorkspaceGpt, admissible, catalog_filter, featured_ids
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _VISIBLE = "(g.status = 'published' AND (g.visibility = 'public' OR g.creator_id = :viewer))"
@@ -346,3 +346,27 @@ async def rising(
         ):
             result.append((gpt, engaged))
     return result[:limit]
+
+
+async def listing_marks(
+    session: AsyncSession, gpts: list[Gpt], workspace: int | None
+) -> tuple[dict[int, str], set[int]]:
+    """What a listing shows beside each GPT: its creator's name, and whether this workspace
+    features it. One statement (every search, browse and top list shows them)."""
+    if not gpts:
+        return {}, set()
+    featured = exists().where(
+        col(WorkspaceGpt.workspace_id) == workspace, col(WorkspaceGpt.gpt_id) == Gpt.id, col(WorkspaceGpt.featured),
+    ) if workspace is not None else false()
+    rows = await session.execute(
+        select(Gpt.id, Account.display_name, featured)  # type: ignore[call-overload]
+        .join(Account, col(Account.id) == Gpt.creator_id)
+        .where(col(Gpt.id).in_([gpt.id for gpt in gpts]))
+    )
+    names: dict[int, str] = {}
+    marked: set[int] = set()
+    for gpt_id, name, is_featured in rows.all():
+        names[gpt_id] = name
+        if is_featured:
+            marked.add(gpt_id)
+    return names, marked

@@ -19,7 +19,6 @@ from bot.replies import Button, Card, CardField, Option, Reply, Select
 from store import search as catalog
 from store.gpts import get_version, remixes_of
 from store.models import Category, Gpt
-from store.policy import featured_ids
 
 PER_PAGE = 5
 RANKING = N_("Ranked by the number of different people who used each GPT successfully in the last 7 days (creators' own use and previews do not count), then by rating.")
@@ -30,11 +29,11 @@ async def _listing(ctx: Ctx, title: str, gpts: list[Gpt], *, empty: str, extra: 
     if not gpts:
         await ctx.send(Reply(text=ctx._(empty), actions=actions, edit=edit, ephemeral=True))
         return
-    names = await names_for(ctx, {gpt.creator_id for gpt in gpts})
-    featured = await _featured_here(ctx)
+    async with ctx.db.lookups() as session:
+        names, featured = await catalog.listing_marks(session, gpts, policy.workspace_id(ctx))
     lines = []
     for gpt in gpts:
-        line = gpt_line(ctx, gpt, names.get(gpt.creator_id, "?"))
+        line = gpt_line(ctx, gpt, names.get(gpt.id or 0, "?"))
         if gpt.id in featured:
             line += "\n⭐ " + ctx._("Featured by this server's admins")
         if extra and gpt.id in extra:
@@ -42,14 +41,6 @@ async def _listing(ctx: Ctx, title: str, gpts: list[Gpt], *, empty: str, extra: 
         lines.append(line)
     card = Card(title=title, description="\n\n".join(lines), footer=footer)
     await ctx.send(Reply(card=card, actions=actions, edit=edit, ephemeral=True))
-
-
-async def _featured_here(ctx: Ctx) -> set[int]:
-    ws = policy.workspace_id(ctx)
-    if ws is None:
-        return set()
-    async with ctx.db.lookups() as session:
-        return set(await featured_ids(session, ws))
 
 
 def _pager(prefix: str, page: int, has_more: bool, ctx: Ctx) -> tuple[Button, ...]:
