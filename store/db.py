@@ -118,30 +118,16 @@ class Database:
         committed on success: the cheapest way to run a few statements, for the paths every ask
         takes. Its `execute(statement, params)` returns rows as tuples. `no_flush_wait`: see
         `open_statements` (PostgreSQL only)."""
-        statements = await open_statements(self.engine, no_flush_wait=no_flush_wait)
-        try:
+        async with _committed(await open_statements(self.engine, no_flush_wait=no_flush_wait)) as statements:
             yield statements
-            await statements.commit()
-        except BaseException:
-            await statements.rollback()
-            raise
-        finally:
-            await statements.close()
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[Statements]:
         """Plain statements that need no transaction around them: reads, and a single write that is
         atomic on its own. On PostgreSQL each one commits as it runs (no BEGIN and COMMIT round
         trips; a write waits for the disk); on SQLite the writes commit when the block ends."""
-        statements = await open_statements(self.engine, transaction=False)
-        try:
+        async with _committed(await open_statements(self.engine, transaction=False)) as statements:
             yield statements
-            await statements.commit()
-        except BaseException:
-            await statements.rollback()
-            raise
-        finally:
-            await statements.close()
 
     @asynccontextmanager
     async def reads(self) -> AsyncIterator[Statements]:
@@ -191,6 +177,20 @@ class Database:
 
 
 Writes = list[tuple[Executable, dict[str, Any]]]
+
+
+@asynccontextmanager
+async def _committed(statements: Statements) -> AsyncIterator[Statements]:
+    """Commit what the block wrote when it ends without an exception, roll back otherwise, and give
+    the connection back to the pool either way."""
+    try:
+        yield statements
+        await statements.commit()
+    except BaseException:
+        await statements.rollback()
+        raise
+    finally:
+        await statements.close()
 
 
 class GroupCommit:
