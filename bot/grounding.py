@@ -60,7 +60,7 @@ async def for_version(ctx: Ctx, version_id: int, knowledge_files: int, question:
     """The grounding of one answer; None when the version has no files or nothing fits."""
     if not knowledge_files or ctx.settings.knowledge_context_tokens <= 0:
         return None
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         file_ids = await store_knowledge.version_file_ids(session, version_id)
     return await for_files(ctx, file_ids, question)
 
@@ -68,7 +68,9 @@ async def for_version(ctx: Ctx, version_id: int, knowledge_files: int, question:
 async def for_files(ctx: Ctx, file_ids: Sequence[int], question: str) -> Grounding | None:
     if not file_ids or ctx.settings.knowledge_context_tokens <= 0:
         return None
-    async with ctx.db.reader() as session:
+    # Only SELECTs, and on PostgreSQL without a transaction: no BEGIN and ROLLBACK round trips, and
+    # no transaction left open while the question's embedding is fetched from the LLM endpoint.
+    async with ctx.db.lookups() as session:
         found = await store_knowledge.search(session, file_ids, question, limit=CANDIDATES)
         if ctx.settings.knowledge_embedding_model:
             found = await _by_meaning(ctx, session, file_ids, question, found)
