@@ -163,7 +163,7 @@ async def refuse(ctx: Ctx, ws: int, reason: str, targets: tuple[str, ...], **par
 
 
 async def check(ctx: Ctx, gpt: Gpt, *, purpose: Purpose = Purpose.USE, where: Where | None = None) -> None:
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         await require(ctx, session, gpt, where=where or here(ctx), purpose=purpose)
 
 
@@ -172,7 +172,7 @@ async def channel_default(ctx: Ctx) -> Gpt | None:
     ws = workspace_id(ctx)
     if ws is None or ctx.place.is_dm:
         return None
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         gpt_id = await rules.channel_default(session, ws, ctx.place.channel_id)
         return await session.get(Gpt, gpt_id) if gpt_id else None
 

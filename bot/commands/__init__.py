@@ -27,7 +27,7 @@ async def route_message(ctx: Ctx) -> None:
     place = ctx.place
     if place.is_dm and not place.thread_id and await build.on_dm_message(ctx):
         return
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         if place.thread_id:
             conversation = await conversations.by_thread(session, platform=ctx.actor.platform, thread_ref=place.thread_id)
         elif place.is_dm:

@@ -288,7 +288,7 @@ async def _mentioned_gpt(ctx: Ctx, text: str) -> tuple[Gpt | None, str]:
     if not stripped.startswith("@") or stripped.startswith(("@everyone", "@here")):
         return None, text
     words = stripped[1:].split(" ")
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         for count in range(min(len(words), 6), 0, -1):
             ref = " ".join(words[:count]).rstrip(":,")
             if not ref:
@@ -303,7 +303,7 @@ async def _mentioned_gpt(ctx: Ctx, text: str) -> tuple[Gpt | None, str]:
 
 
 async def _conversation(ctx: Ctx, raw_id: str) -> Conversation:
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         conversation = await session.get(Conversation, int(raw_id)) if raw_id.isdigit() else None
     if conversation is None:
         raise UserError("This conversation no longer exists.")
@@ -315,7 +315,7 @@ async def open_thread(ctx: Ctx, args: list[str]) -> None:
     conversation = await _conversation(ctx, args[0] if args else "")
     if conversation.thread_ref:
         raise UserError("This conversation already has a thread.")
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         gpt = await session.get(Gpt, conversation.gpt_id)
         question = await conversations.first_prompt(session, conversation.id or 0)
     assert gpt is not None
@@ -334,7 +334,7 @@ async def open_thread(ctx: Ctx, args: list[str]) -> None:
 @action("regen")
 async def regenerate(ctx: Ctx, args: list[str]) -> None:
     conversation = await _conversation(ctx, args[0] if args else "")
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         past = await conversations.history(session, conversation.id or 0, limit=2)
     prompts = [turn for turn in past if turn.role == "user"]
     if not prompts:
@@ -368,7 +368,7 @@ async def feedback(ctx: Ctx, args: list[str]) -> None:
 async def starter(ctx: Ctx, args: list[str]) -> None:
     if len(args) != 2 or not args[0].isdigit() or not args[1].isdigit():
         raise UserError("This button is no longer available.")
-    async with ctx.db.reader() as session:
+    async with ctx.db.lookups() as session:
         gpt = await session.get(Gpt, int(args[0]))
         if gpt is None or not can_see(gpt, ctx.account_id, by_slug=True):
             raise UserError("This GPT is no longer available.")
