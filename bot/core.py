@@ -18,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import commands
+from bot.admission import Admission
 from bot.catalog import ACTIONS, COMMANDS, CommandSpec, OptionType
 from bot.context import Ctx, Services
 from bot.errors import UserError
@@ -44,6 +45,7 @@ class Core:
         self.services = services
         self._inflight: set[asyncio.Task[Any]] = set()
         self._accepting = True
+        self._admission = Admission(services.settings.starts_at_once)
         commands.load()
 
     async def handle(self, event: Event, out: Outbox) -> None:
@@ -57,7 +59,8 @@ class Core:
         if task is not None:
             self._inflight.add(task)
         try:
-            await self._handle(event, out, locale)
+            async with self._admission.turn(out) as turn:
+                await self._handle(event, turn, locale)
         finally:
             if task is not None:
                 self._inflight.discard(task)
