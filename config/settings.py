@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     history_turns: int = Field(20, ge=0, le=200, validation_alias=_env("history_turns"))
     default_locale: str = Field("en", pattern=r"^(en|fr)$", validation_alias=_env("default_locale"))
     # events worked on at once until their first reply; under a burst the rest wait, first come first served
-    starts_at_once: int = Field(4, ge=1, le=1000, validation_alias=_env("starts_at_once"))
+    # (raise it for a distant database: each event's turn then waits on its round trips)
+    starts_at_once: int = Field(8, ge=1, le=1000, validation_alias=_env("starts_at_once"))
 
     # knowledge: files creators attach to their GPTs
     knowledge_max_files: int = Field(20, ge=0, le=1000, validation_alias=_env("knowledge_max_files"))
