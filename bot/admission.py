@@ -3,7 +3,7 @@
 An event's work before its first reply (who and where, the checks, the pending use) runs for at
 most `starts_at_once` events at a time, first come first served; the others wait their turn without
 using the CPU. Left to asyncio's round robin, every event of a burst advances at the pace of all the
-others: with 200 asks at once on PostgreSQL the first replies came after 0.8 s at the median and
+others: with 200 asks at once on PostgreSQL the first Slack replies came after 0.8 s at the median and
 even the earliest after 0.3 s (bench/platform.py), and the platform's acknowledgements, which have a
 3-second deadline, queued behind that work. A turn ends at the event's first reply, when the event
 is done, or after `HOLD_AT_MOST` seconds, whichever comes first: an event whose first reply waits on
