@@ -5,7 +5,7 @@ event holds its turn past its first reply or `HOLD_AT_MOST` seconds."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -39,38 +39,40 @@ async def test_turns_go_in_the_order_events_came_and_only_so_many_at_once() -> N
     assert most == 2
 
 
+async def second_gets_a_turn(turns: Admission, first: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """`first` takes the only turn and works on until a second event has had one: this returns only
+    if the first event's turn ended while it was still working."""
+    second_started = asyncio.Event()
+
+    async def second() -> None:
+        async with turns.turn(Recorder()):
+            second_started.set()
+
+    await asyncio.wait_for(asyncio.gather(first(second_started), second()), 10)
+
+
 async def test_the_first_reply_ends_the_turn(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(admission, "HOLD_AT_MOST", 60.0)  # only the reply can end it here
     turns = Admission(1)
-    second_started = asyncio.Event()
 
-    async def first() -> None:
+    async def first(second_started: asyncio.Event) -> None:
         async with turns.turn(Recorder()) as out:
             await out.send(Reply(text="thinking…"))
             await second_started.wait()  # still working (an answer streaming), but no longer in the way
             await out.send(Reply(text="done"))
 
-    async def second() -> None:
-        async with turns.turn(Recorder()):
-            second_started.set()
-
-    await asyncio.wait_for(asyncio.gather(first(), second()), 10)
+    await second_gets_a_turn(turns, first)
 
 
 async def test_a_turn_without_a_reply_ends_by_itself(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(admission, "HOLD_AT_MOST", 0.05)
     turns = Admission(1)
-    second_started = asyncio.Event()
 
-    async def slow() -> None:
+    async def slow(second_started: asyncio.Event) -> None:
         async with turns.turn(Recorder()):
             await second_started.wait()  # e.g. a draft from the LLM before anything is said
 
-    async def second() -> None:
-        async with turns.turn(Recorder()):
-            second_started.set()
-
-    await asyncio.wait_for(asyncio.gather(slow(), second()), 10)
+    await second_gets_a_turn(turns, slow)
 
 
 async def test_a_failing_event_gives_its_turn_back(monkeypatch: pytest.MonkeyPatch) -> None:
