@@ -201,8 +201,10 @@ class GroupCommit:
     record their uses in a few transactions, not a thousand).
 
     The writes of different tasks must not depend on each other (they run statement by
-    statement, in the order each statement first appears). If a group fails, each task's
-    writes are tried again in a transaction of their own, so one bad write fails only its task.
+    statement, in the order each statement first appears), nor may the statements of one task's
+    writes depend on one another's effects or change one row twice (on PostgreSQL they run as one
+    statement, on one snapshot). If a group fails, each task's writes are tried again in a
+    transaction of their own, so one bad write fails only its task.
     """
 
     def __init__(self, db: Database) -> None:
@@ -244,13 +246,33 @@ class GroupCommit:
             self._flusher = None
 
     async def _run(self, batch: list[Writes]) -> None:
-        by_statement: dict[int, tuple[Executable, list[dict[str, Any]]]] = {}
-        for writes in batch:
-            for statement, params in writes:
-                by_statement.setdefault(id(statement), (statement, []))[1].append(params)
+        if self.db.is_sqlite:
+            by_statement: dict[int, tuple[Executable, list[dict[str, Any]]]] = {}
+            for writes in batch:
+                for statement, params in writes:
+                    by_statement.setdefault(id(statement), (statement, []))[1].append(params)
+            async with self.db.transaction() as connection:
+                for statement, rows in by_statement.values():
+                    await connection.execute(statement, rows if len(rows) > 1 else rows[0])
+            return
+        # PostgreSQL, where a round trip is what a small write costs: the writes of one shape
+        # (the same statements in the same order: the answers finishing alike) are one statement
+        # run for all of them at once, and when the whole group has one shape no transaction is
+        # needed around it (one round trip, atomic on its own; 6 for an answer before).
+        by_shape: dict[tuple[int, ...], tuple[tuple[Executable, ...], list[list[dict[str, Any]]]]] = {}
+        for writes in filter(None, batch):
+            statements = tuple(statement for statement, _ in writes)
+            shape = by_shape.setdefault(tuple(map(id, statements)), (statements, []))
+            shape[1].append([params for _, params in writes])
+        if not by_shape:
+            return
+        if len(by_shape) == 1:
+            async with self.db.autocommit() as connection:
+                await connection.execute_together(*next(iter(by_shape.values())))
+            return
         async with self.db.transaction() as connection:
-            for statement, rows in by_statement.values():
-                await connection.execute(statement, rows if len(rows) > 1 else rows[0])
+            for statements, sets in by_shape.values():
+                await connection.execute_together(statements, sets)
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:

@@ -15,6 +15,7 @@ PostgreSQL connection that died renews the pool, as SQLAlchemy does on a disconn
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -121,6 +122,49 @@ def _compiled(statement: Executable, dialect: Dialect) -> _Compiled:
     return hit[1]
 
 
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+class _Together:
+    """Statements that write, run as one statement on PostgreSQL (a data-modifying WITH: every
+    part runs exactly once, all of them on the statement's one snapshot), with one parameter set
+    per part. Their placeholders ($1, $2, ...) are renumbered so that the parts' parameters follow
+    one another."""
+
+    __slots__ = ("sql", "parts", "returns_rows")
+
+    def __init__(self, statements: Sequence[Executable], dialect: Dialect) -> None:
+        self.parts = [_compiled(statement, dialect) for statement in statements]
+        pieces: list[str] = []
+        offset = 0
+        for part in self.parts:
+            numbers = [int(n) for n in _PLACEHOLDER.findall(part.sql)]
+            if part.sql.count("$") != len(numbers) or max(numbers, default=0) != len(part.binds):
+                raise ValueError(f"cannot renumber the placeholders of: {part.sql[:80]}")
+            pieces.append(_PLACEHOLDER.sub(lambda m, o=offset: f"${int(m.group(1)) + o}", part.sql))  # type: ignore[misc]
+            offset += len(part.binds)
+        *before, last = pieces
+        self.sql = "".join(f"{'WITH' if i == 0 else ','} w{i} AS ({piece}) " for i, piece in enumerate(before)) + last
+        self.returns_rows = False
+
+    def args(self, params: Sequence[Params]) -> list[Any]:
+        return [arg for part, values in zip(self.parts, params, strict=True) for arg in part.args(values)]
+
+
+_TOGETHER: dict[tuple[int, ...], tuple[tuple[Executable, ...], _Together]] = {}
+
+
+def _together(statements: tuple[Executable, ...], dialect: Dialect) -> _Together:
+    key = tuple(id(statement) for statement in statements)
+    hit = _TOGETHER.get(key)
+    if hit is None or any(a is not b for a, b in zip(hit[0], statements, strict=True)):
+        if len(_TOGETHER) >= _COMPILED_MAX:
+            _TOGETHER.clear()
+        hit = (statements, _Together(statements, dialect))
+        _TOGETHER[key] = hit
+    return hit[1]
+
+
 class Statements(ABC):
     """A transaction on one pooled connection; `execute` runs one statement (or one statement for
     each of a list of parameter sets) and returns a `Result`."""
@@ -129,9 +173,17 @@ class Statements(ABC):
         self._engine = engine
         self._dialect = engine.dialect
         self._fairy = fairy
+        self.is_sqlite = engine.dialect.name == "sqlite"
 
     @abstractmethod
     async def execute(self, statement: Executable, params: Params | list[Params] | None = None) -> Result: ...
+
+    @abstractmethod
+    async def execute_together(self, statements: tuple[Executable, ...], rows: list[list[Params]]) -> None:
+        """Writes that do not depend on one another's effects: `statements`, each run with its
+        parameter set of every row (a row: one parameter set per statement). On PostgreSQL all of
+        it is one statement run for every row in one round trip, so outside a transaction it is
+        atomic on its own (asyncpg's executemany ends with one Sync: one implicit transaction)."""
 
     @abstractmethod
     async def commit(self) -> None: ...
@@ -167,6 +219,10 @@ class _SqliteStatements(Statements):
         cursor = self._sqlite.execute(compiled.sql, compiled.args(params))
         rows = compiled.rows(cursor.fetchall()) if compiled.returns_rows else []
         return Result(rows, cursor.rowcount)
+
+    async def execute_together(self, statements: tuple[Executable, ...], rows: list[list[Params]]) -> None:
+        for index, statement in enumerate(statements):  # a round trip costs nothing here
+            await self.execute(statement, [row[index] for row in rows])
 
     async def commit(self) -> None:
         try:
@@ -212,6 +268,18 @@ class _PostgresStatements(Statements):
         status = await self._guarded(compiled.sql, params, connection.execute, compiled.sql, *args)
         count = status.rsplit(" ", 1)[-1]
         return Result([], int(count) if count.isdigit() else -1)
+
+    async def execute_together(self, statements: tuple[Executable, ...], rows: list[list[Params]]) -> None:
+        together = _together(statements, self._dialect) if len(statements) > 1 else None
+        if together is None:
+            await self.execute(statements[0], [row[0] for row in rows] if len(rows) > 1 else rows[0][0])
+            return
+        connection = self._connection
+        if len(rows) > 1:
+            await self._guarded(together.sql, rows, connection.executemany, together.sql,
+                                [together.args(row) for row in rows])
+        else:
+            await self._guarded(together.sql, rows, connection.execute, together.sql, *together.args(rows[0]))
 
     async def commit(self) -> None:
         if self._open:
