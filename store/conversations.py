@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,7 +59,13 @@ async def create(session: AsyncSession | Statements, conversation: Conversation)
     now = utcnow()
     conversation.created_at = conversation.updated_at = now
     values = {column: getattr(conversation, column) for column in _CONVERSATION_COLUMNS}
-    conversation.id = (await session.execute(_CREATE, values)).scalar_one()
+    created(conversation, (await session.execute(_CREATE, values)).scalar_one(), now)
+
+
+def created(conversation: Conversation, conversation_id: int, now: datetime) -> None:
+    """`conversation` as written with this id at `now`: from here on it behaves as if loaded."""
+    conversation.id = conversation_id
+    conversation.created_at = conversation.updated_at = now
     make_transient_to_detached(conversation)
 
 

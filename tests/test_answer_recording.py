@@ -4,11 +4,12 @@ the platform, or never read at all because posting failed. The use never stays p
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import delete
 
 from bot.bootstrap import App
-from bot.events import Actor, Command, Place
+from bot.events import Actor, Command, Message, Place
 from bot.replies import Reply, Sent
-from store.models import Conversation, Invocation, Turn
+from store.models import Conversation, Invocation, SeenEvent, Turn
 from tests.conftest import Terminal
 from tests.fakes.openai_server import FakeOpenAI
 from tests.policy_helpers import TUTOR_INSTRUCTIONS, publish, rows
@@ -88,3 +89,38 @@ async def test_a_first_answer_records_where_it_was_posted_and_when(app: App, fak
     [answer] = [t for t in await rows(app, Turn) if t.role == "assistant"]
     assert conversation.message_ref == "m-answer"
     assert conversation.updated_at == answer.created_at > conversation.created_at
+
+
+async def forget_seen_events(app: App) -> None:
+    """What pruning does to old records of deliveries (store/events.py)."""
+    async with app.db.session() as session:
+        await session.execute(delete(SeenEvent))
+
+
+@pytest.mark.usefixtures("tutor")
+async def test_a_redelivery_whose_record_was_pruned_writes_nothing_twice(app: App, fake_llm: FakeOpenAI) -> None:
+    """The invocation's event key is the last guard against a platform's retry: the pending use,
+    the conversation it opens and the member's message are written together or not at all (on
+    PostgreSQL one statement), for a new conversation and for a message in its thread."""
+    fake_llm.token_rate = None
+    in_thread = Place("console", "general", thread_id="t1")
+    first = Command(Actor("console", "bob", "Bob"), in_thread, "e-ask", "gpt", "ask",
+                    {"gpt": "math-tutor", "prompt": "What is 2x = 4?"})
+    follow_up = Message(Actor("console", "bob", "Bob"), in_thread, "e-more", "And 3x = 9?")
+    for event in (first, follow_up):
+        await app.core.handle(event, Outbox())
+    [conversation] = await rows(app, Conversation)
+    before = sorted((t.role, t.content) for t in await rows(app, Turn))
+    requests = len(fake_llm.requests)
+
+    await forget_seen_events(app)
+    for event in (first, follow_up):
+        again = Outbox()
+        await app.core.handle(event, again)
+        assert again.chunks == []  # no second answer
+    assert len(fake_llm.requests) == requests
+    assert sorted(i.event_key for i in await rows(app, Invocation)) == ["console:e-ask", "console:e-more"]
+    assert [c.id for c in await rows(app, Conversation)] == [conversation.id]
+    assert sorted((t.role, t.content) for t in await rows(app, Turn)) == before
+    assert [c.updated_at for c in await rows(app, Conversation)] == [conversation.updated_at]
+    assert [t.content for t in await rows(app, Turn) if t.role == "user"] == ["What is 2x = 4?", "And 3x = 9?"]

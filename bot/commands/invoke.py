@@ -141,30 +141,24 @@ async def start(ctx: Ctx, gpt: Gpt, prompt: str) -> None:
 async def answer(ctx: Ctx, conversation: Conversation, prompt: str, *, regenerate: bool = False) -> None:
     await policy.before_answer(ctx, conversation, prompt, regenerate=regenerate)
     try:
-        # One transaction of plain statements, committed before the model is called: the pending
-        # use is the promise that the answer will be accounted for.
-        async with ctx.db.transaction() as connection:
+        # Plain statements, the writes committed before the model is called: the pending use is
+        # the promise that the answer will be accounted for. On PostgreSQL the reads need no
+        # transaction and the writes are one statement (tracking.begin_answer).
+        async with ctx.db.autocommit() as connection:
             gpt, version, creator = await for_answer(connection, conversation.gpt_id, conversation.version_id)
             if not can_see(gpt, ctx.account_id, by_slug=True):
                 raise UserError("“{name}” is no longer available.", name=gpt.name)
-            new = conversation.id is None
-            if new:
-                await conversations.create(connection, conversation)
-            invocation = await tracking.begin(
-                connection, gpt=gpt, version_id=version.id or 0, account_id=ctx.account_id,
-                platform=ctx.actor.platform, event_key=ctx.event_key,
-                workspace_id=ctx.workspace.id if ctx.workspace else None,
-                conversation_id=conversation.id, model=version.model,
-            )
-            past = [] if new else await conversations.history(
-                connection, conversation.id or 0, limit=ctx.settings.history_turns)
+            past = [] if conversation.id is None else await conversations.history(
+                connection, conversation.id, limit=ctx.settings.history_turns)
             if regenerate:  # answer the last question again: drop it and the answers it already got
                 while past and past[-1].role != "user":
                     past = past[:-1]
                 past = past[:-1]
-            if not regenerate:
-                await conversations.record_turn(connection, conversation, role="user", content=prompt, gpt_id=gpt.id,
-                                                touch=not new)
+            invocation = await tracking.begin_answer(
+                connection, conversation, gpt=gpt, version_id=version.id or 0, account_id=ctx.account_id,
+                platform=ctx.actor.platform, workspace_id=ctx.workspace.id if ctx.workspace else None,
+                event_key=ctx.event_key, model=version.model, message=None if regenerate else prompt,
+            )
     except tracking.DuplicateDelivery:  # already answered: nothing of this delivery is kept
         return
     question = " ".join([prompt, *(turn.content for turn in past[-2:] if turn.role == "user")])
