@@ -9,12 +9,13 @@ backend uses this machine's clock and the Redis backend the Redis server's clock
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import text
+from sqlalchemy import Float, String, TextClause, bindparam, text
 from sqlmodel import Field, SQLModel
 
 if TYPE_CHECKING:
@@ -57,22 +58,53 @@ def refill(tokens: float, stamp: float, now: float, *, capacity: int, per_second
     return min(float(capacity), tokens + max(0.0, now - stamp) * per_second)
 
 
-# `refill` in SQL, then one token taken, only if there is one: a single statement, so two replicas
-# never both spend the last token (PostgreSQL re-checks the WHERE on the row it waited for). Plain
-# SQL text: building the expression with SQLAlchemy's constructs cost three times the CPU per use.
-_LEVEL = """(CASE WHEN tokens + (CASE WHEN :now > stamp THEN :now - stamp ELSE 0.0 END) * :rate > :cap
-            THEN :cap ELSE tokens + (CASE WHEN :now > stamp THEN :now - stamp ELSE 0.0 END) * :rate END)"""
-_SPEND = text(f"""UPDATE ratebucket SET tokens = {_LEVEL} - 1.0,
-                  stamp = CASE WHEN :now > stamp THEN :now ELSE stamp END
-                  WHERE key = :key AND {_LEVEL} >= 1.0""")
+# `refill` in SQL, then one token taken, only if there is one: a single statement (an upsert: a
+# bucket seen for the first time is created full, less the token), so two replicas never both
+# spend the last token (PostgreSQL re-checks the WHERE on the row it waited for). Plain SQL text:
+# building the expression with SQLAlchemy's constructs cost three times the CPU per use.
+def _level(i: int) -> str:
+    gained = f"(CASE WHEN :now > ratebucket.stamp THEN :now - ratebucket.stamp ELSE 0.0 END) * :rate{i}"
+    return f"(CASE WHEN ratebucket.tokens + {gained} > :cap{i} THEN :cap{i} ELSE ratebucket.tokens + {gained} END)"
 
 
-_CREATE = text("INSERT INTO ratebucket (key, tokens, stamp) VALUES (:key, :tokens, :stamp) ON CONFLICT (key) DO NOTHING")
+def _spend(i: int, rows: str) -> str:
+    return (f"INSERT INTO ratebucket (key, tokens, stamp) {rows} ON CONFLICT (key) DO UPDATE SET "
+            f"tokens = {_level(i)} - 1.0, stamp = CASE WHEN :now > ratebucket.stamp THEN :now ELSE ratebucket.stamp END "
+            f"WHERE {_level(i)} >= 1.0")
+
+
+def _typed(sql: str, count: int) -> TextClause:
+    return text(sql).bindparams(
+        bindparam("now", type_=Float),
+        *(bindparam(f"{name}{i}", type_=kind) for i in range(count)
+          for name, kind in (("key", String()), ("rate", Float()), ("cap", Float())))
+    )
+
+
+_SPEND = _typed(_spend(0, "VALUES (:key0, :cap0 - 1.0, :now)"), 1)
+
+
+@functools.cache
+def _spend_each(count: int) -> TextClause:
+    """PostgreSQL: `count` buckets spent in one statement (a data-modifying WITH), each only if the
+    ones before it gave a token; the row says which did."""
+    parts = [f"s0 AS ({_spend(0, 'VALUES (:key0, :cap0 - 1.0, :now)')} RETURNING 1)"] + [
+        f"s{i} AS ({_spend(i, f'SELECT :key{i}, :cap{i} - 1.0, :now WHERE EXISTS (SELECT 1 FROM s{i - 1})')} RETURNING 1)"
+        for i in range(1, count)
+    ]
+    counts = ", ".join(f"(SELECT count(*) FROM s{i})" for i in range(count))
+    return _typed(f"WITH {', '.join(parts)} SELECT {counts}", count)
+
+
 _LEVEL_NOW = text("SELECT tokens, stamp FROM ratebucket WHERE key = :key")
 
 
 class DatabaseLimiter:
-    """Buckets as rows of `ratebucket`; the buckets of one use are spent in one transaction."""
+    """Buckets as rows of `ratebucket`. On PostgreSQL the buckets of one use are spent in one
+    statement, outside a transaction: one round trip whose commit waits for the disk (0.36-0.42 ms
+    here) costs less than a transaction that does not wait (BEGIN, a statement per bucket, COMMIT:
+    0.73-0.78 ms for two), and a bucket's row is locked only while the server works on it, never
+    across a round trip to the bot. On SQLite, one transaction."""
 
     def __init__(self, db: Database, prefix: str = "") -> None:
         self.db = db
@@ -83,35 +115,39 @@ class DatabaseLimiter:
         return refused[1] if refused else Decision(True)
 
     async def take_each(self, buckets: Sequence[Bucket], *, now: float | None = None) -> tuple[int, Decision] | None:
+        if not buckets:
+            return None
         now = time.time() if now is None else now
-        # Every ask of a workspace updates its bucket's row, so the row lock is held until the
-        # commit: without waiting for the WAL flush (PostgreSQL), asks of one busy workspace do not
-        # queue behind each other's fsync. A bucket is a rate, not a record: a crash can only hand
-        # back the tokens of its last moments.
-        async with self.db.transaction(no_flush_wait=True) as session:  # plain statements: every ask pays for this
-            for index, bucket in enumerate(buckets):
-                decision = await self._take(session, bucket, now)
-                if not decision.allowed:
-                    return index, decision
-        return None
+        values: dict[str, object] = {"now": now}
+        for i, bucket in enumerate(buckets):
+            values.update({f"key{i}": (self.prefix + bucket.key)[:120], f"rate{i}": float(bucket.per_second),
+                           f"cap{i}": float(bucket.capacity)})
+        empty = next((i for i, bucket in enumerate(buckets) if bucket.capacity < 1), len(buckets))
+        async with self.db.autocommit() as session:  # plain statements: every ask pays for this
+            if self.db.is_sqlite or empty < len(buckets):
+                given = await self._one_by_one(session, values, min(empty, len(buckets)))
+            else:
+                given = list((await session.execute(_spend_each(len(buckets)), values)).one())
+            refused = next((i for i, count in enumerate(given) if not count), empty if empty < len(buckets) else None)
+            if refused is None:
+                return None
+            bucket = buckets[refused]
+            if bucket.capacity < 1:
+                return refused, Decision(False, float("inf"))
+            row = (await session.execute(_LEVEL_NOW, {"key": values[f"key{refused}"]})).first()
+        level = refill(row[0], row[1], now, capacity=bucket.capacity, per_second=bucket.per_second) if row else 0.0
+        wait = max(0.0, (1.0 - level) / bucket.per_second) if bucket.per_second > 0 else float("inf")
+        return refused, Decision(False, wait)
 
-    async def _take(self, session: Statements, bucket: Bucket, now: float) -> Decision:
-        if bucket.capacity < 1:
-            return Decision(False, float("inf"))
-        key, capacity, per_second = (self.prefix + bucket.key)[:120], bucket.capacity, bucket.per_second
-        values = {"key": key, "now": now, "rate": float(per_second), "cap": float(capacity)}
-        if (await session.execute(_SPEND, values)).rowcount:  # type: ignore[attr-defined]
-            return Decision(True)
-        created = await session.execute(_CREATE, {"key": key, "tokens": float(capacity) - 1.0, "stamp": now})
-        if created.rowcount:  # type: ignore[attr-defined]
-            return Decision(True)
-        # Another replica created the bucket after our UPDATE's snapshot (PostgreSQL, READ
-        # COMMITTED): a new statement sees it, so spend from it now rather than refuse.
-        if (await session.execute(_SPEND, values)).rowcount:  # type: ignore[attr-defined]
-            return Decision(True)
-        row = (await session.execute(_LEVEL_NOW, {"key": key})).first()
-        level_now = refill(row[0], row[1], now, capacity=capacity, per_second=per_second) if row else 0.0
-        return Decision(False, max(0.0, (1.0 - level_now) / per_second) if per_second > 0 else float("inf"))
+    async def _one_by_one(self, session: Statements, values: dict[str, object], count: int) -> list[int]:
+        """The first `count` buckets in turn, up to the first that has no token."""
+        given: list[int] = []
+        for i in range(count):
+            one = {"now": values["now"], "key0": values[f"key{i}"], "rate0": values[f"rate{i}"], "cap0": values[f"cap{i}"]}
+            given.append((await session.execute(_SPEND, one)).rowcount)  # type: ignore[attr-defined]
+            if not given[-1]:
+                break
+        return given
 
     async def aclose(self) -> None:
         return None

@@ -5,6 +5,7 @@ local Redis is used (db 11), under key prefixes these tests create and delete.""
 from __future__ import annotations
 
 import asyncio
+import random
 import tempfile
 import uuid
 from pathlib import Path
@@ -18,7 +19,7 @@ from bot import policy
 from bot.bootstrap import App, bootstrap
 from store.db import Database, make_engine
 from store.migrate import upgrade
-from store.ratelimit import DatabaseLimiter, RedisLimiter, refill
+from store.ratelimit import Bucket, DatabaseLimiter, RedisLimiter, refill
 from tests.conftest import Terminal, make_settings
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -126,6 +127,28 @@ async def test_database_buckets_on_both_stores_and_racing_replicas(database_url:
     finally:
         await first.dispose()
         await second.dispose()
+
+
+async def test_a_members_and_a_workspaces_buckets_follow_the_model_together(database_url: str) -> None:
+    """What every ask does: a token from the member's bucket, then from the workspace's only when
+    the member's gave one (on PostgreSQL both in one statement); arrivals partly out of order."""
+    db = Database(make_engine(database_url))
+    try:
+        await upgrade(db.engine)
+        limiter = DatabaseLimiter(db)
+        rng = random.Random(5)
+        times = [1_700_000_000.0 + i * 0.4 + rng.uniform(-0.5, 0.5) for i in range(80)]
+        member, workspace = Bucket("member:1", 3, 0.5), Bucket("workspace:1", 6, 0.2)
+        outcomes = [await limiter.take_each([member, workspace], now=now) for now in times]
+        member_says = model(times, capacity=3, per_second=0.5)
+        workspace_says = iter(model([t for t, ok in zip(times, member_says, strict=True) if ok], capacity=6,
+                                    per_second=0.2))
+        expected = [None if ok and next(workspace_says) else (0 if not ok else 1) for ok in member_says]
+        assert [None if outcome is None else outcome[0] for outcome in outcomes] == expected
+        assert {0, 1, None} <= set(expected)  # both kinds of refusal happened
+        assert all(outcome[1].retry_after > 0 for outcome in outcomes if outcome is not None)
+    finally:
+        await db.dispose()
 
 
 async def test_redis_buckets_are_shared_by_replicas() -> None:
