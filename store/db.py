@@ -113,12 +113,11 @@ class Database:
             await session.close()
 
     @asynccontextmanager
-    async def transaction(self, *, no_flush_wait: bool = False) -> AsyncIterator[Statements]:
+    async def transaction(self) -> AsyncIterator[Statements]:
         """A transaction of plain statements run by the driver itself (store/statements.py),
         committed on success: the cheapest way to run a few statements, for the paths every ask
-        takes. Its `execute(statement, params)` returns rows as tuples. `no_flush_wait`: see
-        `open_statements` (PostgreSQL only)."""
-        async with _committed(await open_statements(self.engine, no_flush_wait=no_flush_wait)) as statements:
+        takes. Its `execute(statement, params)` returns rows as tuples."""
+        async with _committed(await open_statements(self.engine)) as statements:
             yield statements
 
     @asynccontextmanager

@@ -247,11 +247,8 @@ class _PostgresStatements(Statements):
         self._open = False  # a transaction is open (BEGIN sent, no COMMIT or ROLLBACK yet)
         self._broken = False
 
-    async def begin(self, *, no_flush_wait: bool = False) -> None:
-        # One round trip for both (the simple query protocol takes several statements): on a
-        # local server a round trip is ~0.1 ms, and an ask makes about twenty (bench/overhead.py).
-        sql = "BEGIN; SET LOCAL synchronous_commit TO OFF" if no_flush_wait else "BEGIN"
-        await self._guarded(sql, None, self._connection.execute, sql)
+    async def begin(self) -> None:
+        await self._guarded("BEGIN", None, self._connection.execute, "BEGIN")
         self._open = True
 
     async def execute(self, statement: Executable, params: Params | list[Params] | None = None) -> Result:
@@ -318,12 +315,10 @@ class _PostgresStatements(Statements):
             raise exc.DBAPIError(sql, params, error) from error
 
 
-async def open_statements(engine: AsyncEngine, *, transaction: bool = True, no_flush_wait: bool = False) -> Statements:
+async def open_statements(engine: AsyncEngine, *, transaction: bool = True) -> Statements:
     """A pooled connection with a transaction begun (PostgreSQL) or ready to begin at the first
     write (SQLite). Without `transaction`, for reads only: on PostgreSQL each statement then runs
-    on its own (under READ COMMITTED it sees the latest commits anyway), without BEGIN and COMMIT.
-    `no_flush_wait`: on PostgreSQL the commit does not wait for the disk (for writes a crash may
-    forget: durability of the transactions committed after it is unchanged)."""
+    on its own (under READ COMMITTED it sees the latest commits anyway), without BEGIN and COMMIT."""
     fairy = await engine.raw_connection()
     if engine.dialect.name == "sqlite":
         return _SqliteStatements(engine, fairy)
@@ -331,7 +326,7 @@ async def open_statements(engine: AsyncEngine, *, transaction: bool = True, no_f
     if not transaction:
         return statements
     try:
-        await statements.begin(no_flush_wait=no_flush_wait)
+        await statements.begin()
     except BaseException:
         await statements.close()
         raise
