@@ -103,7 +103,7 @@ def channel_mention(ctx: Ctx, ref: str) -> str:
 
 async def require(
     ctx: Ctx, session: AsyncSession | Statements, gpt: Gpt, *, where: Where, purpose: Purpose = Purpose.USE,
-    version: GptVersion | None = None,
+    version: GptVersion | None = None, standing: rules.Standing | None = None,
 ) -> rules.Standing:
     """Raise a UserError saying why, unless this person may see or use this GPT here.
 
@@ -118,7 +118,7 @@ async def require(
         if creator:
             raise UserError(TAKEN_DOWN_OWN, name=gpt.name, reason=gpt.takedown_reason or "—")
         raise UserError(GONE, name=gpt.name)
-    st = await rules.standing(session, gpt, workspace_id=where.workspace_id, channel_ref=where.channel_ref)
+    st = standing or await rules.standing(session, gpt, workspace_id=where.workspace_id, channel_ref=where.channel_ref)
     if st.creator_banned:
         if creator:
             raise UserError(BANNED_OWN, reason=st.ban_reason or "—")

@@ -66,10 +66,10 @@ async def find_gpt(session: AsyncSession, ref: str, *, viewer_id: int | None) ->
     if not ref:
         return None
     found = (await session.execute(_BY_REF, {"slug": ref.lower(), "key": name_key(ref)})).scalars().all()
-    return _seen(list(found), ref, viewer_id)
+    return seen_by(list(found), ref, viewer_id)
 
 
-_GPT_KEYS = [column.key for column in Gpt.__table__.columns]  # type: ignore[attr-defined]
+GPT_KEYS = [column.key for column in Gpt.__table__.columns]  # type: ignore[attr-defined]
 _BY_REF_ROWS = select(*Gpt.__table__.columns).where(  # type: ignore[attr-defined]
     or_(col(Gpt.slug) == bindparam("slug"), col(Gpt.name_key) == bindparam("key")))
 
@@ -81,10 +81,10 @@ async def find_gpt_to_read(statements: Statements, ref: str, *, viewer_id: int |
     if not ref:
         return None
     rows = (await statements.execute(_BY_REF_ROWS, {"slug": ref.lower(), "key": name_key(ref)})).all()
-    return _seen([detached(Gpt, dict(zip(_GPT_KEYS, row, strict=True))) for row in rows], ref, viewer_id)
+    return seen_by([detached(Gpt, dict(zip(GPT_KEYS, row, strict=True))) for row in rows], ref, viewer_id)
 
 
-def _seen(found: list[Gpt], ref: str, viewer_id: int | None) -> Gpt | None:
+def seen_by(found: list[Gpt], ref: str, viewer_id: int | None) -> Gpt | None:
     """The slug's GPT if this viewer may see it, else the name's: a slug is exact, a name is not."""
     by_slug = next((gpt for gpt in found if gpt.slug == ref.lower()), None)
     if by_slug is not None and can_see(by_slug, viewer_id, by_slug=True):

@@ -13,17 +13,20 @@ the database, not after the fact.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Table, UniqueConstraint, bindparam, func, text, update
+from sqlalchemy import Table, UniqueConstraint, bindparam, column, func, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
-from store.models import Gpt, Invocation, InvocationStatus, utcnow
+from store.db import detached, loaded
+from store.gpts import GPT_KEYS, name_key, seen_by
+from store.models import Gpt, GptVersion, Invocation, InvocationStatus, utcnow
 from store.statements import Statements
 
 
@@ -164,26 +167,78 @@ class Standing:
     channel_listed: bool  # and this channel is one of them
 
 
-_STANDING = text("""
-    SELECT a.banned_at IS NOT NULL, a.ban_reason, p.mode, p.review_required, p.member_daily_quota,
-           p.workspace_daily_quota, e.blocked, e.allowed, av.number,
-           EXISTS (SELECT 1 FROM channelrule AS c WHERE c.workspace_id = :ws AND c.answers),
-           EXISTS (SELECT 1 FROM channelrule AS c WHERE c.workspace_id = :ws AND c.answers AND c.channel_ref = :ch)
-    FROM account AS a
-    LEFT JOIN workspacepolicy AS p ON p.workspace_id = :ws
-    LEFT JOIN workspacegpt AS e ON e.workspace_id = :ws AND e.gpt_id = :gpt
-    LEFT JOIN gptversion AS av ON av.id = e.approved_version_id
-    WHERE a.id = :creator""")
+# The gate's reads, shared by `standing` (a GPT already found) and `find_with_standing` (the
+# GPT a member named, found in the same statement): :ws, :ch, and the GPT as {gpt}.
+_STANDING_COLUMNS = """a.banned_at IS NOT NULL, a.ban_reason, p.mode, p.review_required, p.member_daily_quota,
+       p.workspace_daily_quota, e.blocked, e.allowed, av.number,
+       EXISTS (SELECT 1 FROM channelrule AS c WHERE c.workspace_id = :ws AND c.answers),
+       EXISTS (SELECT 1 FROM channelrule AS c WHERE c.workspace_id = :ws AND c.answers AND c.channel_ref = :ch)"""
+_STANDING_JOINS = """LEFT JOIN workspacepolicy AS p ON p.workspace_id = :ws
+    LEFT JOIN workspacegpt AS e ON e.workspace_id = :ws AND e.gpt_id = {gpt}
+    LEFT JOIN gptversion AS av ON av.id = e.approved_version_id"""
+_STANDING = text(f"SELECT {_STANDING_COLUMNS} FROM account AS a {_STANDING_JOINS.format(gpt=':gpt')} "
+                 "WHERE a.id = :creator")
+_GPT_COLUMNS = list(Gpt.__table__.columns)  # type: ignore[attr-defined]
+_VERSION_COLUMNS = list(GptVersion.__table__.columns)  # type: ignore[attr-defined]
+_FOUND_WITH_STANDING = text(
+    f"SELECT {', '.join('gpt.' + c.name for c in _GPT_COLUMNS)}, {_STANDING_COLUMNS}, "
+    f"{', '.join('cv.' + c.name for c in _VERSION_COLUMNS)}, a.display_name FROM gpt "
+    f"JOIN account AS a ON a.id = gpt.creator_id {_STANDING_JOINS.format(gpt='gpt.id')} "
+    "LEFT JOIN gptversion AS cv ON cv.id = gpt.current_version_id "
+    "WHERE gpt.slug = :slug OR gpt.name_key = :key"
+).columns(*(column(c.name, c.type) for c in _GPT_COLUMNS),  # typed like the ORM reads them
+          *(column(f"standing{i}") for i in range(11)),
+          *(column(c.name, c.type) for c in _VERSION_COLUMNS), column("creator_name"))
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A GPT a member named, its standing here, its current version and its creator's name."""
+
+    gpt: Gpt
+    standing: Standing
+    version: GptVersion | None  # None before its first publication
+    creator_name: str
+
+
+def _where(workspace_id: int | None, channel_ref: str | None) -> dict[str, Any]:
+    return {"ws": workspace_id if workspace_id is not None else -1, "ch": channel_ref or ""}
+
+
+def _standing(row: Sequence[Any]) -> Standing:
+    banned, reason, mode, review, member, server, blocked, allowed, approved, limited, listed = row
+    return Standing(bool(banned), reason, mode or Mode.OPEN.value, bool(review), member, server, bool(blocked),
+                    bool(allowed), approved, bool(limited), bool(listed))
 
 
 async def standing(session: AsyncSession | Statements, gpt: Gpt, *, workspace_id: int | None, channel_ref: str | None) -> Standing:
     row = (await session.execute(_STANDING, {
-        "ws": workspace_id if workspace_id is not None else -1, "gpt": gpt.id, "ch": channel_ref or "",
-        "creator": gpt.creator_id,
+        **_where(workspace_id, channel_ref), "gpt": gpt.id, "creator": gpt.creator_id,
     })).one()
-    banned, reason, mode, review, member, server, blocked, allowed, approved, limited, listed = row
-    return Standing(bool(banned), reason, mode or Mode.OPEN.value, bool(review), member, server, bool(blocked),
-                    bool(allowed), approved, bool(limited), bool(listed))
+    return _standing(row)
+
+
+async def find_with_standing(
+    statements: Statements, ref: str, *, viewer_id: int | None, workspace_id: int | None, channel_ref: str | None,
+) -> Found | None:
+    """`store.gpts.find_gpt_to_read`, `standing` and what an answer reads of the GPT
+    (`store.gpts.for_answer`) in one statement: every ask names a GPT, passes the gate and is
+    answered by its current version (on PostgreSQL two round trips less)."""
+    ref = ref.strip()
+    if not ref:
+        return None
+    rows = (await statements.execute(_FOUND_WITH_STANDING, {
+        "slug": ref.lower(), "key": name_key(ref), **_where(workspace_id, channel_ref)})).all()
+    gpt_end = len(_GPT_COLUMNS)
+    version_start = gpt_end + 11
+    found = [detached(Gpt, dict(zip(GPT_KEYS, row[:gpt_end], strict=True))) for row in rows]
+    gpt = seen_by(found, ref, viewer_id)
+    if gpt is None:
+        return None
+    row = next(row for row, one in zip(rows, found, strict=True) if one is gpt)
+    version = None if row[version_start] is None else loaded(GptVersion, {
+        c.key: value for c, value in zip(_VERSION_COLUMNS, row[version_start:-1], strict=True)})
+    return Found(gpt, _standing(row[gpt_end:version_start]), version, row[-1])
 
 
 # --- changing them (each a single-field update, audited in the same transaction) --------------

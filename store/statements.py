@@ -131,7 +131,7 @@ class _Together:
     per part. Their placeholders ($1, $2, ...) are renumbered so that the parts' parameters follow
     one another."""
 
-    __slots__ = ("sql", "parts", "returns_rows")
+    __slots__ = ("sql", "parts")
 
     def __init__(self, statements: Sequence[Executable], dialect: Dialect) -> None:
         self.parts = [_compiled(statement, dialect) for statement in statements]
@@ -145,7 +145,6 @@ class _Together:
             offset += len(part.binds)
         *before, last = pieces
         self.sql = "".join(f"{'WITH' if i == 0 else ','} w{i} AS ({piece}) " for i, piece in enumerate(before)) + last
-        self.returns_rows = False
 
     def args(self, params: Sequence[Params]) -> list[Any]:
         return [arg for part, values in zip(self.parts, params, strict=True) for arg in part.args(values)]

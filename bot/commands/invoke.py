@@ -23,6 +23,7 @@ from bot.i18n import N_
 from bot.llm import LLMError, LLMErrorKind, Usage
 from bot.replies import Button, Reply, Sent, Style, Target
 from store import conversations
+from store import policy as rules
 from store.accounts import creator_names
 from store.db import Writes, loaded
 from store.gpts import can_see, find_gpt, find_gpt_to_read, for_answer, get_version
@@ -62,11 +63,18 @@ async def resolve(ctx: Ctx, ref: str, *, purpose: policy.Purpose | None = policy
     from store import search
 
     async with ctx.db.reads() as statements:  # reads only (a review request is written on its own)
-        gpt = await find_gpt_to_read(statements, ref, viewer_id=ctx.account_id)
-        if gpt is not None:
-            if purpose is not None:
-                await policy.require(ctx, statements, gpt, where=policy.here(ctx), purpose=purpose)
-            return gpt
+        if purpose is None:
+            gpt = await find_gpt_to_read(statements, ref, viewer_id=ctx.account_id)
+            if gpt is not None:
+                return gpt
+        else:
+            where = policy.here(ctx)
+            found = await rules.find_with_standing(statements, ref, viewer_id=ctx.account_id,
+                                                   workspace_id=where.workspace_id, channel_ref=where.channel_ref)
+            if found is not None:
+                await policy.require(ctx, statements, found.gpt, where=where, purpose=purpose, standing=found.standing)
+                ctx.memo["found"] = found  # an answer that follows in this request reads nothing again
+                return found.gpt
     async with ctx.db.lookups() as session:
         close = await search.suggestions(session, ref, viewer=ctx.account_id, workspace=policy.workspace_id(ctx))
     if close:
@@ -145,7 +153,12 @@ async def answer(ctx: Ctx, conversation: Conversation, prompt: str, *, regenerat
         # the promise that the answer will be accounted for. On PostgreSQL the reads need no
         # transaction and the writes are one statement (tracking.begin_answer).
         async with ctx.db.autocommit() as connection:
-            gpt, version, creator = await for_answer(connection, conversation.gpt_id, conversation.version_id)
+            found: rules.Found | None = ctx.memo.get("found")
+            if (conversation.id is None and found is not None and found.version is not None
+                    and (found.gpt.id, found.version.id) == (conversation.gpt_id, conversation.version_id)):
+                gpt, version, creator = found.gpt, found.version, found.creator_name  # read a moment ago
+            else:
+                gpt, version, creator = await for_answer(connection, conversation.gpt_id, conversation.version_id)
             if not can_see(gpt, ctx.account_id, by_slug=True):
                 raise UserError("“{name}” is no longer available.", name=gpt.name)
             past = [] if conversation.id is None else await conversations.history(
