@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import insert, update
 from sqlmodel import col, select
 
@@ -20,9 +18,8 @@ from billing import payouts
 from billing.close import ClosePlan, Rules
 from billing.periods import Bounds, ensure_period
 from store.accounts import resolve_account
-from store.db import Database, make_engine
+from store.db import Database
 from store.gpts import GptFields, create_gpt
-from store.migrate import upgrade
 from store.models import Gpt, Invocation, utcnow
 from store.rewards import RewardPeriod
 
@@ -30,14 +27,6 @@ MICROS = 1_000_000
 MARCH = Bounds(datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC))
 APRIL = Bounds(datetime(2025, 4, 1, tzinfo=UTC), datetime(2025, 5, 1, tzinfo=UTC))
 GPTSTORE = Path(sys.executable).with_name("gptstore")
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(make_engine(database_url))
-    await upgrade(database.engine)  # PostgreSQL: already at heads (conftest), a no-op
-    yield database
-    await database.dispose()
 
 
 def rules(**changes: object) -> Rules:

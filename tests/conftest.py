@@ -15,7 +15,7 @@ from sqlalchemy import text
 from bot.adapters.console import ConsoleAdapter
 from bot.bootstrap import App, bootstrap
 from config import Settings, load_settings
-from store.db import make_engine
+from store.db import Database, make_engine
 from store.migrate import upgrade
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -52,6 +52,15 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         await _reset_postgres(PG_URL)
         return PG_URL
     return f"sqlite+aiosqlite:///{tmp_path / 'gptstore.db'}"
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The store without the bot: a migrated `Database` (PostgreSQL: already at heads, a no-op)."""
+    database = Database(make_engine(database_url))
+    await upgrade(database.engine)
+    yield database
+    await database.dispose()
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from tests.billing_support import (
     MARCH,
     MICROS,
     cli_env,
-    db,
     make_gpt,
     opt_in,
     period,
@@ -34,8 +33,6 @@ from tests.billing_support import (
     take_down,
     uses,
 )
-
-__all__ = ["db"]
 
 FEBRUARY = Bounds(datetime(2025, 2, 1, tzinfo=UTC), MARCH.start)
 KEY = "a long random operator secret for the tests"

@@ -24,7 +24,6 @@ from tests.billing_support import (
     MICROS,
     cli_env,
     days,
-    db,
     make_gpt,
     opt_in,
     period,
@@ -33,8 +32,6 @@ from tests.billing_support import (
     rules,
     uses,
 )
-
-__all__ = ["db"]
 
 
 async def seed(db: Database) -> int:

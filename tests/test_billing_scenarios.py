@@ -22,7 +22,6 @@ from tests.billing_support import (
     MARCH,
     MICROS,
     days,
-    db,
     make_gpt,
     opt_in,
     period,
@@ -31,8 +30,6 @@ from tests.billing_support import (
     take_down,
     uses,
 )
-
-__all__ = ["db"]
 
 
 async def statements(db: Database, period_id: int) -> dict[int, RewardStatement]:

@@ -6,15 +6,12 @@ statement for all of them, without a transaction around it) or several."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
 
-from store.db import Database, Writes, make_engine, typed_sql
-from store.migrate import upgrade
+from store.db import Database, Writes, typed_sql
 from store.models import SeenEvent
 from store.ratelimit import RateBucket
 
@@ -23,23 +20,14 @@ _BUCKET = typed_sql("INSERT INTO ratebucket (key, tokens, stamp) VALUES (:key, :
 WHEN = datetime(2026, 12, 7, tzinfo=UTC)
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    engine = make_engine(database_url)
-    await upgrade(engine)
-    database = Database(engine)
-    yield database
-    await database.dispose()
-
-
 def both(key: str) -> Writes:
     return [(_SEEN, {"key": key, "created_at": WHEN}), (_BUCKET, {"key": key, "tokens": 1.0, "stamp": 0.0})]
 
 
 async def written(db: Database) -> tuple[list[str], list[str]]:
     async with db.reader() as session:
-        seen = sorted((await session.execute(select(SeenEvent.key))).scalars())
-        buckets = sorted((await session.execute(select(RateBucket.key))).scalars())
+        seen = sorted((await session.execute(select(col(SeenEvent.key)))).scalars())
+        buckets = sorted((await session.execute(select(col(RateBucket.key)))).scalars())
     return seen, buckets
 
 
@@ -53,7 +41,7 @@ async def test_writes_of_one_shape_go_in_together_and_a_failing_one_fails_alone(
 
 async def test_writes_of_several_shapes_go_in_together_and_a_failing_one_fails_alone(db: Database) -> None:
     await db.grouped(both("taken"))
-    tasks = [
+    tasks: list[Writes] = [
         both("a"),
         [(_SEEN, {"key": "c", "created_at": WHEN})],
         [(_BUCKET, {"key": "d", "tokens": 1.0, "stamp": 0.0}), (_SEEN, {"key": "taken", "created_at": WHEN})],

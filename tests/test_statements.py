@@ -3,15 +3,13 @@ ORM reads back unchanged; a failing statement is SQLAlchemy's error and leaves n
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from store.db import Database, make_engine, typed_sql
-from store.migrate import upgrade
+from store.db import Database, typed_sql
 from store.models import Account, Identity
 
 _ACCOUNT = typed_sql(
@@ -21,15 +19,6 @@ _IDENTITY = typed_sql(
     "INSERT INTO identity (platform, external_id, account_id, display_name) "
     "VALUES (:platform, :external_id, :account_id, :display_name)", Identity)
 _READ = select(Account.created_at, Account.banned_at, Account.display_name).where(Account.id == 1)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    engine = make_engine(database_url)
-    await upgrade(engine)
-    database = Database(engine)
-    yield database
-    await database.dispose()
 
 
 async def test_values_written_by_the_driver_read_back_through_the_orm(db: Database) -> None:
