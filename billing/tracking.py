@@ -40,8 +40,8 @@ _BEGIN = typed_sql(
 # conversation's id is drawn for the invocation, and the conversation and the message are written
 # only from the invocation's row: a second delivery of the event writes nothing at all.
 _PENDING = (
-    f"INSERT INTO invocation ({_COLUMNS}) VALUES (:event_key, :gpt_id, :version_id, :account_id, :workspace_id, {{conversation}}, "
-    ":platform, 'pending', :is_preview, :is_creator, NULL, :model, NULL, 0, 0, :day, :created_at, NULL) "
+    f"INSERT INTO invocation ({_COLUMNS}) VALUES (:event_key, :gpt_id, :version_id, :account_id, :workspace_id, "
+    "{conversation}, :platform, 'pending', :is_preview, :is_creator, NULL, :model, NULL, 0, 0, :day, :created_at, NULL) "
     "ON CONFLICT (event_key) DO NOTHING RETURNING id, conversation_id"
 )
 _MESSAGE = ("INSERT INTO turn (conversation_id, role, content, gpt_id, invocation_id, created_at) "
@@ -148,8 +148,8 @@ async def begin_answer(
     now = utcnow()
     values = {
         "event_key": event_key, "gpt_id": gpt.id, "version_id": version_id, "account_id": account_id,
-        "workspace_id": workspace_id, "conversation_id": conversation.id, "platform": platform, "is_preview": False, "is_creator": gpt.creator_id == account_id,
-        "model": model, "day": now.date(), "created_at": now, "content": message,
+        "workspace_id": workspace_id, "conversation_id": conversation.id, "platform": platform, "is_preview": False,
+        "is_creator": gpt.creator_id == account_id, "model": model, "day": now.date(), "created_at": now, "content": message,
         "channel_ref": conversation.channel_ref, "thread_ref": conversation.thread_ref, "kind": conversation.kind,
     }
     row = (await session.execute(_BEGIN_IN_NEW if new else _BEGIN_WITH_MESSAGE, values)).first()
