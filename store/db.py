@@ -199,10 +199,10 @@ class GroupCommit:
     call, which is most of the cost of a small write (a thousand answers finishing at once
     record their uses in a few transactions, not a thousand).
 
-    The writes of different tasks must not depend on each other (they run statement by
-    statement, in the order each statement first appears), nor may the statements of one task's
-    writes depend on one another's effects or change one row twice (on PostgreSQL they run as one
-    statement, on one snapshot). If a group fails, each task's writes are tried again in a
+    The writes of different tasks must not depend on each other (they run shape by shape, in the
+    order each shape first appears), nor may the statements of one task's writes depend on one
+    another's effects or change one row twice (on PostgreSQL they run as one statement, on one
+    snapshot). If a group fails, each task's writes are tried again in a
     transaction of their own, so one bad write fails only its task.
     """
 
@@ -245,19 +245,11 @@ class GroupCommit:
             self._flusher = None
 
     async def _run(self, batch: list[Writes]) -> None:
-        if self.db.is_sqlite:
-            by_statement: dict[int, tuple[Executable, list[dict[str, Any]]]] = {}
-            for writes in batch:
-                for statement, params in writes:
-                    by_statement.setdefault(id(statement), (statement, []))[1].append(params)
-            async with self.db.transaction() as connection:
-                for statement, rows in by_statement.values():
-                    await connection.execute(statement, rows if len(rows) > 1 else rows[0])
-            return
-        # PostgreSQL, where a round trip is what a small write costs: the writes of one shape
-        # (the same statements in the same order: the answers finishing alike) are one statement
-        # run for all of them at once, and when the whole group has one shape no transaction is
-        # needed around it (one round trip, atomic on its own; 6 for an answer before).
+        # The writes of one shape (the same statements in the same order: the answers finishing
+        # alike) go in together (`Statements.execute_together`: on PostgreSQL one statement for all
+        # of them, one round trip). A group of one shape needs no transaction around it on
+        # PostgreSQL (that statement is atomic on its own; 6 round trips for an answer before);
+        # on SQLite `autocommit` is a transaction all the same.
         by_shape: dict[tuple[int, ...], tuple[tuple[Executable, ...], list[list[dict[str, Any]]]]] = {}
         for writes in filter(None, batch):
             statements = tuple(statement for statement, _ in writes)
@@ -265,11 +257,7 @@ class GroupCommit:
             shape[1].append([params for _, params in writes])
         if not by_shape:
             return
-        if len(by_shape) == 1:
-            async with self.db.autocommit() as connection:
-                await connection.execute_together(*next(iter(by_shape.values())))
-            return
-        async with self.db.transaction() as connection:
+        async with self.db.autocommit() if len(by_shape) == 1 else self.db.transaction() as connection:
             for statements, sets in by_shape.values():
                 await connection.execute_together(statements, sets)
 

@@ -105,21 +105,26 @@ class _Compiled:
         return [tuple(value if p is None else p(value) for p, value in zip(results, row, strict=True)) for row in raw]
 
 
-_COMPILED: dict[tuple[int, str], tuple[Executable, _Compiled]] = {}
+_COMPILED: dict[tuple[tuple[int, ...], str], tuple[tuple[Executable, ...], Any]] = {}
 _COMPILED_MAX = 2_000
 """Statements are meant to be built once (module constants); one built per call would be compiled
 per call, and this bound keeps such a mistake from growing the cache without end."""
 
 
-def _compiled(statement: Executable, dialect: Dialect) -> _Compiled:
-    key = (id(statement), dialect.name)
+def _cached(statements: tuple[Executable, ...], dialect: Dialect, build: Callable[[], Any]) -> Any:
+    """What `build` makes of these statements for this dialect, made once. The statements are kept
+    with it, so that their ids stay their own."""
+    key = (tuple(map(id, statements)), dialect.name)
     hit = _COMPILED.get(key)
-    if hit is None or hit[0] is not statement:
+    if hit is None or any(a is not b for a, b in zip(hit[0], statements, strict=True)):
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
-        hit = (statement, _Compiled(statement, dialect))  # the statement is kept: its id stays its own
-        _COMPILED[key] = hit
+        hit = _COMPILED[key] = (statements, build())
     return hit[1]
+
+
+def _compiled(statement: Executable, dialect: Dialect) -> _Compiled:
+    return _cached((statement,), dialect, lambda: _Compiled(statement, dialect))  # type: ignore[no-any-return]
 
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -150,18 +155,8 @@ class _Together:
         return [arg for part, values in zip(self.parts, params, strict=True) for arg in part.args(values)]
 
 
-_TOGETHER: dict[tuple[int, ...], tuple[tuple[Executable, ...], _Together]] = {}
-
-
 def _together(statements: tuple[Executable, ...], dialect: Dialect) -> _Together:
-    key = tuple(id(statement) for statement in statements)
-    hit = _TOGETHER.get(key)
-    if hit is None or any(a is not b for a, b in zip(hit[0], statements, strict=True)):
-        if len(_TOGETHER) >= _COMPILED_MAX:
-            _TOGETHER.clear()
-        hit = (statements, _Together(statements, dialect))
-        _TOGETHER[key] = hit
-    return hit[1]
+    return _cached(statements, dialect, lambda: _Together(statements, dialect))  # type: ignore[no-any-return]
 
 
 class Statements(ABC):
