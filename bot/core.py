@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import commands
 from bot.admission import Admission
@@ -27,17 +26,12 @@ from bot.i18n import N_, normalize_locale
 from bot.logs import current_event
 from bot.replies import Choice, Outbox, Reply
 from store import search
-from store.accounts import known_actor, resolve_actor, set_workspace_active, viewer_here
+from store.accounts import SEEN, known_actor, resolve_actor, set_workspace_active, viewer_here
 from store.adapter_state import get_value, put_value
-from store.db import typed_sql
-from store.models import SeenEvent, utcnow
-from store.statements import Statements
+from store.models import utcnow
 
 log = logging.getLogger(__name__)
 RESTARTING = N_("The bot is restarting. Please try again in a moment.")
-# The deduplication every event goes through: one plain statement (see store.db.typed_sql).
-_SEEN = typed_sql("INSERT INTO seenevent (key, created_at) VALUES (:key, :created_at) ON CONFLICT (key) DO NOTHING",
-                  SeenEvent)
 
 
 class Core:
@@ -151,35 +145,36 @@ class Core:
         except Exception:
             log.exception("could not deliver an error message")
 
-    async def _first_delivery(self, session: AsyncSession | Statements, event: Event) -> bool:
-        """Record the delivery; False if it was seen before (a retry, or another replica has it)."""
+    @staticmethod
+    def _delivery(event: Event) -> str | None:
+        """The key a delivery is recorded under (a retry, or another replica, finds it), if any."""
         if isinstance(event, (Autocomplete, HomeOpen)) or not event.event_id:
-            return True
-        key = f"{event.actor.platform}:{event.event_id}"[:160]
-        seen = await session.execute(_SEEN, {"key": key, "created_at": utcnow()})
-        return bool(seen.rowcount)  # type: ignore[union-attr]
+            return None
+        return f"{event.actor.platform}:{event.event_id}"[:160]
 
     async def _context(self, event: Event, out: Outbox, locale: str) -> Ctx | None:
         """Who and where, or None for a duplicate delivery. Usually everyone is known and nothing
-        changed: one plain statement reads them (`known_actor`), then one records the delivery, each
-        on its own (on PostgreSQL two round trips, not the four of a transaction: bench/overhead.py).
-        A new person or workspace, or a new name, takes the ORM's way, the delivery recorded in the
-        same transaction as what is written, so that a failure there leaves the delivery unseen."""
+        changed: `known_actor` reads them and records the delivery (on PostgreSQL in one statement
+        that commits on its own: one round trip, bench/overhead.py). A new person or workspace, or
+        a new name, takes the ORM's way, the delivery recorded in the same transaction as what is
+        written, so that a failure there leaves the delivery unseen."""
         actor, place = event.actor, event.place
         who: dict[str, Any] = {
             "platform": actor.platform, "user_id": actor.user_id, "display_name": actor.display_name,
             "locale": locale if actor.locale else "", "workspace_id": place.workspace_id,
             "workspace_name": place.workspace_name,
         }
+        delivery = self._delivery(event)
         async with self.services.db.autocommit() as statements:
-            known = await known_actor(statements, **who)
-            if known is not None and not await self._first_delivery(statements, event):
-                return None
+            known = await known_actor(statements, **who, delivery=delivery)
         if known is not None:
-            account, workspace = known
+            if not known.first:
+                return None
+            account, workspace = known.account, known.workspace
         else:
             async with self.services.db.session() as session:
-                if not await self._first_delivery(session, event):
+                if delivery is not None and not (await session.execute(
+                        SEEN, {"key": delivery, "created_at": utcnow()})).rowcount:  # type: ignore[attr-defined]
                     return None
                 account, workspace = await resolve_actor(session, **who)
         if not actor.locale:  # the platform does not say (a Discord message): their last known language

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam
+from sqlalchemy import String, and_, bindparam, func, literal_column, or_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from store.db import detached
-from store.models import Account, Identity, Workspace
+from store.db import detached, typed_sql
+from store.models import Account, Identity, SeenEvent, Workspace, utcnow
 from store.statements import Statements
 
 
@@ -116,31 +118,83 @@ async def resolve_actor(
 
 _ACCOUNT_COLUMNS = list(Account.__table__.columns)  # type: ignore[attr-defined]
 _WORKSPACE_COLUMNS = list(Workspace.__table__.columns)  # type: ignore[attr-defined]
-_WORKSPACE_NAME = [c.key for c in _WORKSPACE_COLUMNS].index("name")
-_KNOWN_ACTOR = _actor(*_ACCOUNT_COLUMNS, *_WORKSPACE_COLUMNS)
+_NAME, _LOCALE = bindparam("name", type_=String), bindparam("check_locale", type_=String)
+_PLACE, _PLACE_NAME = bindparam("workspace", type_=String), bindparam("workspace_name", type_=String)
+# True when `resolve_actor` would find everything and change nothing: the same rule as `_refresh`
+# and `resolve_actor`'s, written in SQL so that PostgreSQL can decide on the delivery's record in
+# the same statement (a parameter is NULL where the platform did not say).
+_UNCHANGED = and_(
+    or_(_NAME.is_(None), and_(col(Account.display_name) == _NAME,
+                              or_(_LOCALE.is_(None), col(Account.locale) == _LOCALE))),
+    or_(_PLACE.is_(None), and_(col(Workspace.id).is_not(None),
+                               or_(_PLACE_NAME.is_(None), col(Workspace.name) == _PLACE_NAME))),
+).label("unchanged")
+_KNOWN_ACTOR = _actor(*_ACCOUNT_COLUMNS, *_WORKSPACE_COLUMNS, _UNCHANGED)
+SEEN = typed_sql("INSERT INTO seenevent (key, created_at) VALUES (:key, :created_at) ON CONFLICT (key) DO NOTHING",
+                 SeenEvent)
+
+
+def _known_and_seen() -> Any:
+    """PostgreSQL: `_KNOWN_ACTOR` and, when it finds everything unchanged, the delivery recorded,
+    in one statement (a data-modifying WITH) that commits on its own: one round trip for what
+    every event needs first. `first` counts the rows the record wrote (0: seen before)."""
+    who = _KNOWN_ACTOR.cte("who")
+    when = SeenEvent.__table__.c.created_at.type  # type: ignore[attr-defined]
+    seen = (
+        pg_insert(SeenEvent)
+        .from_select(["key", "created_at"], select(  # type: ignore[call-overload]
+            bindparam("key", type_=String), bindparam("created_at", type_=when),
+        ).where(select(who.c.unchanged).scalar_subquery()))
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(literal_column("1"))
+        .cte("seen")
+    )
+    return select(who, select(func.count()).select_from(seen).scalar_subquery().label("first"))  # type: ignore[call-overload]
+
+
+_KNOWN_AND_SEEN = _known_and_seen()
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    account: Account
+    workspace: Workspace | None
+    first: bool  # the delivery was recorded now (False: a retry, or another replica has it)
 
 
 async def known_actor(
     statements: Statements, *, platform: str, user_id: str, display_name: str, locale: str,
-    workspace_id: str | None, workspace_name: str = "",
-) -> tuple[Account, Workspace | None] | None:
-    """What `resolve_actor` finds, when it would find everything and change nothing: one statement
-    through the driver, the rows made into objects without the ORM (every event pays for this
-    lookup). None when something must be created or updated: then `resolve_actor` does it."""
-    row = (await statements.execute(_KNOWN_ACTOR, {
-        "platform": platform, "user_id": user_id, "workspace": workspace_id})).first()
-    if row is None:
+    workspace_id: str | None, workspace_name: str = "", delivery: str | None = None,
+) -> Known | None:
+    """What `resolve_actor` finds, when it would find everything and change nothing, with the
+    delivery `delivery` recorded (`store.models.SeenEvent`; None: nothing to record): the rows made
+    into objects without the ORM, every event pays for this. On PostgreSQL one statement (one round
+    trip, bench/overhead.py), on SQLite two. None when something must be created or updated: then
+    `resolve_actor` does it, and nothing of this delivery was recorded."""
+    values: dict[str, Any] = {"platform": platform, "user_id": user_id, "workspace": workspace_id or None,
+              "name": display_name[:100] or None, "check_locale": locale or None,
+              "workspace_name": workspace_name[:100] or None}
+    together = delivery is not None and not statements.is_sqlite
+    if together:
+        values.update(key=delivery, created_at=utcnow())
+    row = (await statements.execute(_KNOWN_AND_SEEN if together else _KNOWN_ACTOR, values)).first()
+    if row is None or not row[_UNCHANGED_AT]:
         return None
-    split = len(_ACCOUNT_COLUMNS)
-    values = dict(zip((c.key for c in _ACCOUNT_COLUMNS), row[:split], strict=True))
-    if display_name and (values["display_name"] != display_name[:100] or (locale and values["locale"] != locale)):
-        return None  # renamed, or a new language: `_refresh` writes it
+    if together:
+        first = bool(row[-1])
+    elif delivery is not None:
+        first = bool((await statements.execute(SEEN, {"key": delivery, "created_at": utcnow()})).rowcount)
+    else:
+        first = True
+    account = detached(Account, dict(zip((c.key for c in _ACCOUNT_COLUMNS), row, strict=False)))
     workspace = None
     if workspace_id:
-        if row[split] is None or (workspace_name and row[split + _WORKSPACE_NAME] != workspace_name[:100]):
-            return None  # a new workspace, or renamed
-        workspace = detached(Workspace, dict(zip((c.key for c in _WORKSPACE_COLUMNS), row[split:], strict=True)))
-    return detached(Account, values), workspace
+        workspace = detached(Workspace, dict(zip((c.key for c in _WORKSPACE_COLUMNS), row[_SPLIT:], strict=False)))
+    return Known(account, workspace, first)
+
+
+_SPLIT = len(_ACCOUNT_COLUMNS)
+_UNCHANGED_AT = _SPLIT + len(_WORKSPACE_COLUMNS)
 
 
 async def ensure_workspace(
