@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 
+from store.sqlite_checkpoints import AUTOCHECKPOINT_PAGES, Checkpointer
 from store.sqlite_inline import InlineDBAPI, offloaded
 from store.statements import Statements, open_statements
 
@@ -75,6 +76,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")  # the rest: store/sqlite_checkpoints.py
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -91,6 +93,8 @@ class Database:
         lookups = engine if self.is_sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
         self._group: GroupCommit | None = None
         self._lookups = async_sessionmaker(lookups, expire_on_commit=False, class_=AsyncSession, autoflush=False)
+        path = engine.url.database if self.is_sqlite else None
+        self._checkpoints = Checkpointer(path) if path and path != ":memory:" else None
 
     # On SQLite a session is opened and closed here rather than with SQLAlchemy's `async with`,
     # whose exit closes it in a task of its own (so that a cancellation cannot cut the close
@@ -172,6 +176,8 @@ class Database:
         await self._group.write(writes)
 
     async def dispose(self) -> None:
+        if self._checkpoints is not None:
+            await asyncio.to_thread(self._checkpoints.stop)  # waits for a checkpoint under way
         await self.engine.dispose()
 
 
