@@ -130,6 +130,8 @@ _UNCHANGED = and_(
                                or_(_PLACE_NAME.is_(None), col(Workspace.name) == _PLACE_NAME))),
 ).label("unchanged")
 _KNOWN_ACTOR = _actor(*_ACCOUNT_COLUMNS, *_WORKSPACE_COLUMNS, _UNCHANGED)
+_SPLIT = len(_ACCOUNT_COLUMNS)
+_UNCHANGED_AT = _SPLIT + len(_WORKSPACE_COLUMNS)
 SEEN = typed_sql("INSERT INTO seenevent (key, created_at) VALUES (:key, :created_at) ON CONFLICT (key) DO NOTHING",
                  SeenEvent)
 
@@ -171,9 +173,10 @@ async def known_actor(
     into objects without the ORM, every event pays for this. On PostgreSQL one statement (one round
     trip, bench/overhead.py), on SQLite two. None when something must be created or updated: then
     `resolve_actor` does it, and nothing of this delivery was recorded."""
-    values: dict[str, Any] = {"platform": platform, "user_id": user_id, "workspace": workspace_id or None,
-              "name": display_name[:100] or None, "check_locale": locale or None,
-              "workspace_name": workspace_name[:100] or None}
+    values: dict[str, Any] = {
+        "platform": platform, "user_id": user_id, "workspace": workspace_id or None, "name": display_name[:100] or None,
+        "check_locale": locale or None, "workspace_name": workspace_name[:100] or None,
+    }
     together = delivery is not None and not statements.is_sqlite
     if together:
         values.update(key=delivery, created_at=utcnow())
@@ -186,15 +189,12 @@ async def known_actor(
         first = bool((await statements.execute(SEEN, {"key": delivery, "created_at": utcnow()})).rowcount)
     else:
         first = True
-    account = detached(Account, dict(zip((c.key for c in _ACCOUNT_COLUMNS), row, strict=False)))
+    account = detached(Account, dict(zip((c.key for c in _ACCOUNT_COLUMNS), row[:_SPLIT], strict=True)))
     workspace = None
     if workspace_id:
-        workspace = detached(Workspace, dict(zip((c.key for c in _WORKSPACE_COLUMNS), row[_SPLIT:], strict=False)))
+        workspace = detached(Workspace, dict(zip((c.key for c in _WORKSPACE_COLUMNS), row[_SPLIT:_UNCHANGED_AT],
+                                                 strict=True)))
     return Known(account, workspace, first)
-
-
-_SPLIT = len(_ACCOUNT_COLUMNS)
-_UNCHANGED_AT = _SPLIT + len(_WORKSPACE_COLUMNS)
 
 
 async def ensure_workspace(
