@@ -1,4 +1,7 @@
-"""Accounts, platform identities and workspaces: found or created on first sight."""
+"""Accounts, platform identities and workspaces: found or created on first sight.
+
+`known_actor` also records the event's delivery (`SEEN`), because on PostgreSQL it does so in the
+same statement as the lookup every event takes first."""
 
 from __future__ import annotations
 
