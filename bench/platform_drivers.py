@@ -180,7 +180,7 @@ class SlackDriver:
         record made the fake, and so every answer, slower the longer the benchmark ran)."""
         calls = self.fake.calls
         for call in itertools.islice(calls, self._scanned, None):
-            if call.method in ("chat.stopStream", "chat.update") and call.ok and call.args.get("blocks"):
+            if _answer_write(call) and call.ok and call.args.get("blocks"):  # the last one carries the buttons
                 self._done.add(str(call.args.get("channel")))
         self._scanned = len(calls)
         return len(self._done & self._asked)
@@ -189,7 +189,7 @@ class SlackDriver:
         channel, sent, ack = self.sent[tag]
         calls = self._calls(channel)
         out = Outcome(sent=sent, ack=ack, first=calls[0].timestamp if calls else None)
-        edits = [c for c in calls if c.method in ("chat.appendStream", "chat.stopStream", "chat.update")]
+        edits = [c for c in calls if _answer_write(c)]
         out.edits = [c.timestamp for c in edits]
         out.done = out.edits[-1] if out.edits else None
         text = " ".join(m.get("text") or "" for m in self.fake.messages(channel))
@@ -205,6 +205,14 @@ class SlackDriver:
         if self.bot:
             await self.bot.stop()
         await self.fake.close()
+
+
+def _answer_write(call: Any) -> bool:
+    """A Web API call that writes the answer under `/gpt ask`'s root message: a streaming call, an
+    edit, or the answer posted whole in the thread (one that was complete before it was shown)."""
+    if call.method == "chat.postMessage":
+        return bool(call.args.get("thread_ts"))
+    return call.method in ("chat.appendStream", "chat.stopStream", "chat.update")
 
 
 def _free_port() -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 from store.models import Account, Gpt, GptStatus, Identity, Invocation, Report, SeenEvent
@@ -230,6 +231,46 @@ async def test_streaming_with_slack_stream_methods(slack_env: SlackEnv) -> None:
     assert 1 <= len(appends) < 40  # paced: several tokens per append
     assert find_element(answer["blocks"], "Regenerate")  # the buttons come with stopStream
     assert not env.fake.calls_to("chat.update")
+
+
+async def test_an_ask_streams_from_its_first_words_or_posts_a_whole_answer_once(slack_env: SlackEnv) -> None:
+    """Under `/gpt ask`'s root message (on screen already) nothing is posted in the thread before
+    the answer's first words; an answer whole by then is one message, buttons included."""
+    from bot.adapters.slack_outbox import SlackOutbox, Surface, Where
+    from bot.replies import Button, Reply
+
+    env = slack_env
+    buttons = (Button("Regenerate", "regen:1"),)
+
+    def outbox() -> SlackOutbox:
+        return SlackOutbox(env.adapter, env.adapter.bolt.client, Surface.COMMAND,
+                           Where("T0001", BOB, GENERAL, prompt="what is 6 x 7?"), str)
+
+    async def at_once() -> AsyncIterator[str]:  # the model's whole answer in one read
+        for piece in ("The answer ", "is ", "42."):
+            yield piece
+
+    sent = await outbox().send(Reply(stream=at_once(), actions=buttons))
+    (answer,) = env.fake.messages(GENERAL, sent.thread_id)[1:]
+    assert answer["text"] == "The answer is 42." and find_element(answer["blocks"], "Regenerate")
+    assert [c.method for c in env.fake.calls[-2:]] == ["chat.postMessage", "chat.postMessage"]  # root, answer
+
+    calls_before_words: list[str] = []
+
+    async def slowly() -> AsyncIterator[str]:
+        await asyncio.sleep(0.1)  # the model thinking
+        calls_before_words.extend(c.method for c in env.fake.calls[mark:])
+        for word in ("one ", "two ", "three"):
+            yield word
+            await asyncio.sleep(0.06)
+
+    mark = len(env.fake.calls)
+    sent = await outbox().send(Reply(stream=slowly(), actions=buttons))
+    assert calls_before_words == ["chat.postMessage"]  # the root message only
+    (start,) = env.fake.calls_to("chat.startStream")
+    assert start.args["markdown_text"] == "one "  # the stream begins with the first words
+    (answer,) = env.fake.messages(GENERAL, sent.thread_id)[1:]
+    assert answer["text"] == "one two three" and find_element(answer["blocks"], "Regenerate")
 
 
 async def test_streaming_falls_back_to_paced_chat_update(slack_env: SlackEnv) -> None:

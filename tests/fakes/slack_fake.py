@@ -380,18 +380,29 @@ class FakeSlackAPI:
         predicate: Callable[[ApiCall], bool] | None = None,
     ) -> list[ApiCall]:
         """Wait until at least ``count`` calls to ``method`` (matching ``predicate``) were answered."""
+
+        def found() -> list[ApiCall]:
+            return [c for c in self.calls_to(method) if predicate is None or predicate(c)]
+
+        await self.wait_until(lambda: len(found()) >= count, timeout=timeout,
+                              what=f"{count} x {method} (got {len(found())})")
+        return found()
+
+    async def wait_until(
+        self,
+        condition: Callable[[], bool],
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline for the whole wait, not one I/O
+        what: str = "a condition",
+    ) -> None:
+        """Wait until ``condition()`` holds, checked after every Web API call answered."""
         assert self._changed is not None, "FakeSlackAPI not started"
         deadline = time.monotonic() + timeout
-        while True:
-            found = [c for c in self.calls_to(method) if predicate is None or predicate(c)]
-            if len(found) >= count:
-                return found
+        while not condition():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 seen = [c.method for c in self.calls]
-                raise AssertionError(
-                    f"timed out waiting for {count} x {method} (got {len(found)}); calls so far: {seen}"
-                )
+                raise AssertionError(f"timed out waiting for {what}; calls so far: {seen}")
             event = self._changed
             try:
                 await asyncio.wait_for(event.wait(), remaining)
