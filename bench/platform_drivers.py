@@ -2,7 +2,8 @@
 
 A driver owns one fake platform (in this process) and one bot process (bench/platform_bot.py)
 connected to it. `ask` sends the command the way the platform does (a gateway INTERACTION_CREATE;
-a signed slash-command POST) and returns at once; `outcome` reads, from the fake's own record of
+a signed slash-command POST, sent from a process of its own: bench/slack_sender.py) and returns at
+once; `outcome` reads, from the fake's own record of
 every REST / Web API call (timestamped with `time.perf_counter()` on arrival), when each answer was
 first visible, when it was complete, and every edit in between. Each ask happens in a channel
 of its own, so that every message can be traced to its ask.
@@ -15,13 +16,13 @@ import itertools
 import json
 import socket
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.platform_bot import SECRET
+from bench.slack_sender import SenderProcess, SentElsewhere
 from tests.fakes.discord_fake import FakeDiscord, InteractionHandle
-from tests.fakes.slack_fake import FakeSlackAPI, SlackSender
+from tests.fakes.slack_fake import FakeSlackAPI
 
 GUILD = 1000 << 22
 OWNER = 800000000000000001
@@ -144,7 +145,8 @@ class SlackDriver:
         self.port = _free_port()
         self.bot_args = ["--platform", "slack", "--database", database_url, "--llm", llm_url, "--port", str(self.port)]
         self.bot: BotProcess | None = None
-        self.sender: SlackSender | None = None
+        self.wire: SenderProcess | None = None
+        self.sender: SentElsewhere | None = None
         self.sent: dict[str, tuple[str, float, float]] = {}  # tag -> (channel, sent, ack seconds)
         self._asked: set[str] = set()  # the channels asked in (one per ask)
         self._done: set[str] = set()  # those whose answer is complete
@@ -157,18 +159,20 @@ class SlackDriver:
             self.fake.add_channel(f"C{i:07d}", f"c{i}")
         self.bot = BotProcess([*self.bot_args, "--fake", self.fake.base_url])
         await self.bot.start()
-        self.sender = SlackSender(f"http://127.0.0.1:{self.port}/slack/events", SECRET, fake=self.fake)
+        self.wire = SenderProcess()
+        await self.wire.start()
+        self.sender = SentElsewhere(f"http://127.0.0.1:{self.port}/slack/events", SECRET, fake=self.fake,
+                                    wire=self.wire)
 
     async def ask(self, i: int, slug: str, tag: str, *, member: int) -> None:
         """Ask `i` (in a channel of its own) by `member`."""
         assert self.sender is not None
         channel = f"C{i:07d}"
-        sent = time.perf_counter()
         result = await self.sender.slash_command(command="/gpt", text=f"ask {slug} {tag} What can you do?",
                                                  user_id=f"U{member:07d}", channel_id=channel)
         if result.status != 200:
             raise RuntimeError(f"Slack command refused: {result.status} {result.text[:200]}")
-        self.sent[tag] = (channel, sent, time.perf_counter() - sent)
+        self.sent[tag] = (channel, result.sent, result.elapsed)  # as timed by the process that sent it
         self._asked.add(channel)
 
     def _calls(self, channel: str) -> list[Any]:
@@ -200,8 +204,8 @@ class SlackDriver:
         return []
 
     async def stop(self) -> None:
-        if self.sender:
-            await self.sender.aclose()
+        if self.wire:
+            await self.wire.close()
         if self.bot:
             await self.bot.stop()
         await self.fake.close()

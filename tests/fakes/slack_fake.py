@@ -1523,6 +1523,7 @@ class SlackResult:
     headers: CIMultiDict[str]
     elapsed: float  # seconds from sending the request to having read the whole response
     payload: Any = None  # what was sent: the form fields, the envelope or the interactivity payload
+    sent: float = 0.0  # when it was sent, `time.perf_counter()` (the same clock in every process)
 
     def json(self) -> Any:
         return json.loads(self.text) if self.text else None
@@ -1638,12 +1639,16 @@ class SlackSender:
             "Accept": "application/json,*/*",
         }
         hdrs.update(headers or {})
+        return await self.post(data, hdrs, payload)
+
+    async def post(self, data: bytes, headers: dict[str, str], payload: Any = None) -> SlackResult:
+        """The signed request on the wire (a load benchmark sends it from a process of its own)."""
         session = self._get_session()
         started = time.perf_counter()
-        async with session.post(self.url, data=data, headers=hdrs) as resp:
+        async with session.post(self.url, data=data, headers=headers) as resp:
             text = await resp.text()
             elapsed = time.perf_counter() - started
-            return SlackResult(resp.status, text, CIMultiDict(resp.headers), elapsed, payload)
+            return SlackResult(resp.status, text, CIMultiDict(resp.headers), elapsed, payload, started)
 
     async def _form(
         self, fields: dict[str, Any], headers: dict[str, str] | None, payload: Any
