@@ -11,7 +11,8 @@ a member the bot has seen before, as in a server where people use GPTs day to da
 * One at a time, LLM instant: complete answer minus the LLM's own time, p50 / p95
   (targets ≤ 5 ms / ≤ 10 ms).
 * Burst, N asks at once, LLM 500 ms to the first token then 50 tokens at 100 tok/s: the slowest
-  complete answer (≤ 1.5 s), first visible reply p95 (≤ 50 ms), Slack acknowledgements (p95 ≤ 100 ms,
+  complete answer (≤ 1.5 s), first visible reply p95 (≤ 50 ms), the answer's first words p95 (no
+  target: the LLM's first token comes after 500 ms), Slack acknowledgements (p95 ≤ 100 ms,
   none past 3 s), the bot's CPU per answer (≤ 5 ms), and streaming manners: edits of one message in
   any second, final edit excluded (≤ 1), Discord calls counting against the global limit in any
   second (≤ 50), the final edit after the last token (p95 ≤ 50 ms).
@@ -129,6 +130,9 @@ def _burst_rows(driver: Any, backend: str, n: int, tags: list[str], started: flo
         report.at_most(NAME, f"{who}: first visible reply, p95",
                        percentile([(o.first or ended) - o.sent for o in outcomes.values()], 95) * 1000, "ms", 50,
                        backend=backend),
+        report.info(NAME, f"{who}: the answer's first words, p95",
+                    percentile([(o.words or ended) - o.sent for o in outcomes.values()], 95) * 1000, "ms",
+                    backend=backend, note="LLM: first token at 500 ms"),
         report.at_most(NAME, f"{who}: bot CPU per answer", cpu / n * 1000, "ms", 5, backend=backend),
         report.at_most(NAME, f"{who}: edits of one message in any second (final excluded), max",
                        max(_max_in_window(o.edits[:-1]) for o in outcomes.values()), "edits", 1, backend=backend),

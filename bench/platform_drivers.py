@@ -34,6 +34,7 @@ CHANNEL0 = 900000000000000000
 class Outcome:
     sent: float  # when the platform delivered the command to the bot
     first: float | None = None  # the first thing the person saw (a reply, or "thinking…")
+    words: float | None = None  # the first write that shows the answer's first word
     done: float | None = None  # the final edit: the whole answer and its buttons
     edits: list[float] = field(default_factory=list)  # every edit of the answer's message, final included
     complete: bool = False
@@ -119,6 +120,7 @@ class DiscordDriver:
         out = Outcome(sent=handle.dispatched_at or 0.0, first=handle.callback_at)
         edits = [c for c in handle.calls if c.method == "PATCH" and "/messages/" in c.path and c.status < 300]
         out.edits = [c.timestamp for c in edits]
+        out.words = next((c.timestamp for c in handle.calls if c.status < 300 and _shows(c.json, answer)), None)
         message = handle.original
         out.complete = bool(message and answer in message.get("content", "") and message.get("components"))
         out.done = out.edits[-1] if out.edits else handle.callback_at
@@ -195,6 +197,7 @@ class SlackDriver:
         out = Outcome(sent=sent, ack=ack, first=calls[0].timestamp if calls else None)
         edits = [c for c in calls if _answer_write(c)]
         out.edits = [c.timestamp for c in edits]
+        out.words = next((c.timestamp for c in calls if _shows(c.args, answer)), None)
         out.done = out.edits[-1] if out.edits else None
         text = " ".join(m.get("text") or "" for m in self.fake.messages(channel))
         out.complete = answer in text and any(c.args.get("blocks") for c in edits)
@@ -209,6 +212,11 @@ class SlackDriver:
         if self.bot:
             await self.bot.stop()
         await self.fake.close()
+
+
+def _shows(sent: Any, answer: str) -> bool:
+    """Whether a request's body (Discord's JSON, Slack's arguments) carries the answer's first word."""
+    return answer.split(" ", 1)[0] in str(sent or "")
 
 
 def _answer_write(call: Any) -> bool:

@@ -169,6 +169,23 @@ async def test_long_answers_are_streamed_and_continue_past_2000_characters(
             assert after.timestamp - (before.responded_at or 0) >= interval * 0.95
 
 
+async def test_thinking_gives_way_to_the_first_words(offline_world: World, app: App, fake_llm: FakeOpenAI) -> None:
+    """Under /gpt ask's "thinking…" the answer shows as soon as its first words are there, with the
+    GPT's name: not the name and "…" first, then the words an edit interval later."""
+    w = offline_world
+    await seed_gpt(app, ALICE, "Alice", "Math Tutor")
+    words = [f"word{i}" for i in range(30)]
+    fake_llm.responder = lambda messages, model: " ".join(words)
+    fake_llm.latency, fake_llm.token_rate = 0.3, 20  # 1.5 s of words after 0.3 s of thought
+    await w.start(edit_interval=1.0)
+    h = await w.command(BOB, "ask", gpt="math-tutor", prompt="Count slowly")
+    assert (await h.response())["type"] == 5
+    answer = await h.wait_original(lambda m: bool(components(m)), timeout=20)
+    edits = [call.json["content"] for call in h.calls if call.method == "PATCH"]
+    assert edits[0].startswith("**Math Tutor**") and "word0" in edits[0] and "…" not in edits[0]
+    assert answer["content"].split()[-30:] == words and 2 <= len(edits) <= 4  # then paced, one a second
+
+
 async def test_nobody_is_pinged(world: World, app: App, fake_llm: FakeOpenAI) -> None:
     await seed_gpt(app, ALICE, "Alice", "Math Tutor")
     fake_llm.responder = lambda messages, model: f"@everyone @here <@{OWNER}> <@&{GUILD}> look!"

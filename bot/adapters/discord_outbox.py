@@ -7,10 +7,11 @@ core's first reply when that comes quickly, and otherwise acknowledges when `ack
 "thinking…" deferral for a command, a silent one for a button), whatever the core or the LLM is
 doing; every later reply is a follow-up or an edit. See `InteractionOutbox` for the choices.
 
-Answers are streamed by posting the header at once and editing the message at most once per
-`edit_interval` (the final edit right after the last chunk); past 2 000 characters the answer goes
-on in a further message. Nothing the bot sends may ping anyone: GPT answers and names may contain
-`@everyone` or `<@id>`, so every send and edit carries `AllowedMentions.none()`.
+Answers are streamed by posting the header at once (under a "thinking…", with the first words
+instead) and editing the message at most once per `edit_interval` (the final edit right after the
+last chunk); past 2 000 characters the answer goes on in a further message. Nothing the bot sends
+may ping anyone: GPT answers and names may contain `@everyone` or `<@id>`, so every send and edit
+carries `AllowedMentions.none()`.
 """
 
 from __future__ import annotations
@@ -40,13 +41,15 @@ FORM_AGAIN = N_("Open the form")
 FORM_UNAVAILABLE = N_("This needs a form that I could not open here. Please try again.")
 
 
-async def deliver(reply: Reply, first: Post, more: Post, *, interval: float) -> Any:
+async def deliver(reply: Reply, first: Post, more: Post, *, interval: float, thinking: bool = False) -> Any:
     """Post a reply: its text in as many messages as it takes, the cards and the components on the
-    last one; or, for a stream, the header at once and then the answer as it is written."""
+    last one; or, for a stream, the header at once and then the answer as it is written. With
+    `thinking` (Discord's "thinking…" already shows that an answer is coming), the header comes
+    with the answer's first words, as soon as they are there."""
     parts = render.embeds(reply)
     components = render.view(reply.actions)
     if reply.stream is not None:
-        return await _stream(reply, parts, components, first, more, interval)
+        return await _stream(reply, parts, components, first, more, interval, thinking)
     chunks = render.split_text(reply.text)
     message = None
     for index, chunk in enumerate(chunks):
@@ -66,11 +69,12 @@ def _compose(head: str, body: str) -> str:
 
 async def _stream(
     reply: Reply, parts: list[discord.Embed], components: discord.ui.View | None, first: Post, more: Post,
-    interval: float,
+    interval: float, thinking: bool,
 ) -> Any:
     assert reply.stream is not None
     loop = asyncio.get_running_loop()
-    message = await first(content=_compose(reply.text, "…"), embeds=parts, allowed_mentions=NO_PINGS)
+    message: Any = None if thinking else await first(content=_compose(reply.text, "…"), embeds=parts,
+                                                     allowed_mentions=NO_PINGS)
     head, body, shown = reply.text, "", ""
     last_edit = loop.time()
     alive = True  # False once the message was deleted under us: the stream is still drained, so it is recorded
@@ -88,6 +92,9 @@ async def _stream(
     async for chunk in reply.stream:
         body += chunk
         text = _compose(head, body)
+        if message is None and body.strip():  # the first words replace "thinking…"
+            shown, last_edit = text[: render.TEXT_LIMIT], loop.time()
+            message = await first(content=shown, embeds=parts, allowed_mentions=NO_PINGS)
         while len(text) > render.TEXT_LIMIT and alive:
             cut = render.cut_point(text)
             await edit(content=text[:cut].rstrip())
@@ -101,6 +108,8 @@ async def _stream(
     final: dict[str, Any] = {"content": _compose(head, body) or "…"}
     if components is not None:
         final["view"] = components
+    if message is None:  # no words came at all
+        return await first(embeds=parts, allowed_mentions=NO_PINGS, **final)
     if final["content"] != shown or components is not None:
         await edit(**final)
     return message
@@ -285,7 +294,9 @@ class InteractionOutbox(_Outbox):
         async def more(**kw: Any) -> Any:
             return await self.interaction.followup.send(ephemeral=ephemeral, wait=True, **kw)
 
-        message = await deliver(reply, first, more, interval=self.client.edit_interval)
+        # "thinking…" of the same visibility is on screen: it becomes the answer (see `first`)
+        thinking = self.thinking and ephemeral == self.ephemeral_deferral
+        message = await deliver(reply, first, more, interval=self.client.edit_interval, thinking=thinking)
         return Sent(str(message.id), str(self.interaction.channel_id))
 
     async def _edit(self, reply: Reply) -> Sent:
