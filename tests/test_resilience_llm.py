@@ -93,10 +93,12 @@ async def test_shutdown_cuts_a_long_answer_with_a_message(app: App, terminal: Te
     import asyncio
 
     await publish_helper(terminal)
-    fake_llm.token_rate = 20  # a slow answer: about 1 s for 20 tokens
-    task = asyncio.create_task(terminal.run("/gpt ask helper-bot " + " ".join(f"w{i}" for i in range(30))))
+    fake_llm.token_rate = 20  # a slow answer: about 3 s for its 60 tokens
+    task = asyncio.create_task(terminal.run("/gpt ask helper-bot " + " ".join(f"w{i}" for i in range(60))))
     await asyncio.sleep(0.3)
-    await app.core.shutdown(grace=0.4)
+    # cut at about 1.3 s, then a second to write the message and record the use before anything
+    # is cancelled (0.2 s was too short for a slow machine's PostgreSQL)
+    await app.core.shutdown(grace=2.0)
     out = await task
     assert "this answer was cut short" in out
     assert (await statuses(app))[0] == ("error", "shutdown")
