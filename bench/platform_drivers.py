@@ -3,10 +3,10 @@
 A driver owns one fake platform (in this process) and one bot process (bench/platform_bot.py)
 connected to it. `ask` sends the command the way the platform does (a gateway INTERACTION_CREATE;
 a signed slash-command POST, sent from a process of its own: bench/slack_sender.py) and returns at
-once; `outcome` reads, from the fake's own record of
-every REST / Web API call (timestamped with `time.perf_counter()` on arrival), when each answer was
-first visible, when it was complete, and every edit in between. Each ask happens in a channel
-of its own, so that every message can be traced to its ask.
+once; `outcome` reads, from the fake's own record of every REST / Web API call (timestamped with
+`time.perf_counter()` on arrival), when each answer was first visible, when its first words
+showed, when it was complete, and every edit in between. Each ask happens in a channel of its
+own, so that every message can be traced to its ask.
 """
 
 from __future__ import annotations

@@ -8,9 +8,11 @@ first replies of a burst were as late as before, so the bot, not the harness, bo
 requests are signed in the benchmark's process (the fake issues their response URLs and trigger
 ids) and only sent from this one; the clock is `time.perf_counter()`, the same in both.
 
-    async with SenderProcess() as wire:
-        sender = SentElsewhere(url, secret, fake=fake, wire=wire)
-        await sender.slash_command(...)  # signed here, sent there
+    wire = SenderProcess()
+    await wire.start()
+    sender = SentElsewhere(url, secret, fake=fake, wire=wire)
+    await sender.slash_command(...)  # signed here, sent there
+    await wire.close()
 
 Each line in is one request (`{"id", "url", "headers", "body"}`), sent at once; each line out is
 one answer (`{"id", "sent", "elapsed", "status", "text"}`).
@@ -23,7 +25,6 @@ import contextlib
 import json
 import sys
 import time
-from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -40,14 +41,6 @@ class SenderProcess:
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._ids = 0
-
-    async def __aenter__(self) -> SenderProcess:
-        await self.start()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
 
     async def start(self) -> None:
         self._proc = await asyncio.create_subprocess_exec(
