@@ -169,9 +169,10 @@ async def test_long_answers_are_streamed_and_continue_past_2000_characters(
             assert after.timestamp - (before.responded_at or 0) >= interval * 0.95
 
 
-async def test_thinking_gives_way_to_the_first_words(offline_world: World, app: App, fake_llm: FakeOpenAI) -> None:
-    """Under /gpt ask's "thinking…" the answer shows as soon as its first words are there, with the
-    GPT's name: not the name and "…" first, then the words an edit interval later."""
+async def test_an_answer_shows_with_its_first_words(offline_world: World, app: App, fake_llm: FakeOpenAI) -> None:
+    """While Discord shows that an answer is coming (/gpt ask's "thinking…", "… is typing" in a DM
+    or a thread), the answer appears as soon as its first words are there, with the GPT's name: not
+    the name and "…" first, then the words an edit interval later."""
     w = offline_world
     await seed_gpt(app, ALICE, "Alice", "Math Tutor")
     words = [f"word{i}" for i in range(30)]
@@ -184,6 +185,17 @@ async def test_thinking_gives_way_to_the_first_words(offline_world: World, app: 
     edits = [call.json["content"] for call in h.calls if call.method == "PATCH"]
     assert edits[0].startswith("**Math Tutor**") and "word0" in edits[0] and "…" not in edits[0]
     assert answer["content"].split()[-30:] == words and 2 <= len(edits) <= 4  # then paced, one a second
+
+    dm = w.dm_channel(BOB)
+    await (await w.command(BOB, "use", channel=dm, gpt="math-tutor")).wait_original()
+    seen = len(w.bot_messages(dm))
+    await w.write(BOB, dm, "Count again")
+    await w.bot_says(dm, "word29", after=seen, within=20)
+    calls = [c for c in w.fake.calls if c.path in (f"/channels/{dm}/typing", f"/channels/{dm}/messages")
+             and c.method == "POST"]
+    typing, posted = calls[-2], calls[-1]
+    assert typing.path.endswith("/typing")  # "… is typing", then the first words: no header and "…" between
+    assert posted.json["content"].startswith("**Math Tutor**") and "word0" in posted.json["content"]
 
 
 async def test_nobody_is_pinged(world: World, app: App, fake_llm: FakeOpenAI) -> None:

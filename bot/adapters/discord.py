@@ -239,7 +239,8 @@ class DiscordAdapter(discord.AutoShardedClient):
         lock = self._in_order.setdefault(message.channel.id, asyncio.Lock())
         async with lock:
             if show_typing:
-                async with typing(message.channel):
+                async with typing(message.channel) as shown:
+                    out.typing = shown
                     await self.app.core.handle(event, out)
             else:
                 await self.app.core.handle(event, out)

@@ -7,11 +7,11 @@ core's first reply when that comes quickly, and otherwise acknowledges when `ack
 "thinking…" deferral for a command, a silent one for a button), whatever the core or the LLM is
 doing; every later reply is a follow-up or an edit. See `InteractionOutbox` for the choices.
 
-Answers are streamed by posting the header at once (under a "thinking…", with the first words
-instead) and editing the message at most once per `edit_interval` (the final edit right after the
-last chunk); past 2 000 characters the answer goes on in a further message. Nothing the bot sends
-may ping anyone: GPT answers and names may contain `@everyone` or `<@id>`, so every send and edit
-carries `AllowedMentions.none()`.
+Answers are streamed by posting the header at once (under a "thinking…" or "… is typing", with the
+first words instead) and editing the message at most once per `edit_interval` (the final edit right
+after the last chunk); past 2 000 characters the answer goes on in a further message. Nothing the
+bot sends may ping anyone: GPT answers and names may contain `@everyone` or `<@id>`, so every send
+and edit carries `AllowedMentions.none()`.
 """
 
 from __future__ import annotations
@@ -41,15 +41,15 @@ FORM_AGAIN = N_("Open the form")
 FORM_UNAVAILABLE = N_("This needs a form that I could not open here. Please try again.")
 
 
-async def deliver(reply: Reply, first: Post, more: Post, *, interval: float, thinking: bool = False) -> Any:
+async def deliver(reply: Reply, first: Post, more: Post, *, interval: float, coming: bool = False) -> Any:
     """Post a reply: its text in as many messages as it takes, the cards and the components on the
     last one; or, for a stream, the header at once and then the answer as it is written. With
-    `thinking` (Discord's "thinking…" already shows that an answer is coming), the header comes
-    with the answer's first words, as soon as they are there."""
+    `coming` (Discord already shows that an answer is coming: "thinking…", or "… is typing"), the
+    header comes with the answer's first words, as soon as they are there."""
     parts = render.embeds(reply)
     components = render.view(reply.actions)
     if reply.stream is not None:
-        return await _stream(reply, parts, components, first, more, interval, thinking)
+        return await _stream(reply, parts, components, first, more, interval, coming)
     chunks = render.split_text(reply.text)
     message = None
     for index, chunk in enumerate(chunks):
@@ -69,12 +69,12 @@ def _compose(head: str, body: str) -> str:
 
 async def _stream(
     reply: Reply, parts: list[discord.Embed], components: discord.ui.View | None, first: Post, more: Post,
-    interval: float, thinking: bool,
+    interval: float, coming: bool,
 ) -> Any:
     assert reply.stream is not None
     loop = asyncio.get_running_loop()
-    message: Any = None if thinking else await first(content=_compose(reply.text, "…"), embeds=parts,
-                                                     allowed_mentions=NO_PINGS)
+    message: Any = None if coming else await first(content=_compose(reply.text, "…"), embeds=parts,
+                                                   allowed_mentions=NO_PINGS)
     head, body, shown = reply.text, "", ""
     last_edit = loop.time()
     alive = True  # False once the message was deleted under us: the stream is still drained, so it is recorded
@@ -92,7 +92,7 @@ async def _stream(
     async for chunk in reply.stream:
         body += chunk
         text = _compose(head, body)
-        if message is None and body.strip():  # the first words replace "thinking…"
+        if message is None and body.strip():  # the first words replace "thinking…" (or "typing")
             shown, last_edit = text[: render.TEXT_LIMIT], loop.time()
             message = await first(content=shown, embeds=parts, allowed_mentions=NO_PINGS)
         while len(text) > render.TEXT_LIMIT and alive:
@@ -295,8 +295,8 @@ class InteractionOutbox(_Outbox):
             return await self.interaction.followup.send(ephemeral=ephemeral, wait=True, **kw)
 
         # "thinking…" of the same visibility is on screen: it becomes the answer (see `first`)
-        thinking = self.thinking and ephemeral == self.ephemeral_deferral
-        message = await deliver(reply, first, more, interval=self.client.edit_interval, thinking=thinking)
+        coming = self.thinking and ephemeral == self.ephemeral_deferral
+        message = await deliver(reply, first, more, interval=self.client.edit_interval, coming=coming)
         return Sent(str(message.id), str(self.interaction.channel_id))
 
     async def _edit(self, reply: Reply) -> Sent:
@@ -332,6 +332,7 @@ class MessageOutbox(_Outbox):
     def __init__(self, client: DiscordAdapter, message: discord.Message, event: Event) -> None:
         super().__init__(client, event, message.author)
         self.message = message
+        self.typing = False  # "… is typing" shows in the channel while the core works
 
     async def _anchor(self) -> discord.Message | None:
         return self.message if self.message.guild is not None else None
@@ -354,20 +355,21 @@ class MessageOutbox(_Outbox):
                 )
             return await channel.send(**kw)
 
-        message = await deliver(reply, first, channel.send, interval=self.client.edit_interval)
+        message = await deliver(reply, first, channel.send, interval=self.client.edit_interval, coming=self.typing)
         return Sent(str(message.id), str(channel.id))
 
 
 @contextlib.asynccontextmanager
 async def typing(channel: discord.abc.Messageable) -> Any:
-    """'The bot is typing…' while the core works; a refusal to show it changes nothing."""
+    """'The bot is typing…' while the core works, and whether it shows: a refusal to show it
+    changes nothing else."""
     indicator = channel.typing()
     try:
         await indicator.__aenter__()
     except discord.HTTPException:
-        yield
+        yield False
         return
     try:
-        yield
+        yield True
     finally:
         await indicator.__aexit__(None, None, None)
