@@ -240,7 +240,7 @@ class DiscordAdapter(discord.AutoShardedClient):
         async with lock:
             if show_typing:
                 async with typing(message.channel) as shown:
-                    out.typing = shown
+                    out.typing_shown = shown
                     await self.app.core.handle(event, out)
             else:
                 await self.app.core.handle(event, out)

@@ -332,7 +332,7 @@ class MessageOutbox(_Outbox):
     def __init__(self, client: DiscordAdapter, message: discord.Message, event: Event) -> None:
         super().__init__(client, event, message.author)
         self.message = message
-        self.typing = False  # "… is typing" shows in the channel while the core works
+        self.typing_shown = False  # "… is typing" shows in the channel while the core works
 
     async def _anchor(self) -> discord.Message | None:
         return self.message if self.message.guild is not None else None
@@ -355,7 +355,7 @@ class MessageOutbox(_Outbox):
                 )
             return await channel.send(**kw)
 
-        message = await deliver(reply, first, channel.send, interval=self.client.edit_interval, coming=self.typing)
+        message = await deliver(reply, first, channel.send, interval=self.client.edit_interval, coming=self.typing_shown)
         return Sent(str(message.id), str(channel.id))
 
 
