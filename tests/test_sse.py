@@ -93,6 +93,28 @@ async def test_silence_is_a_stall() -> None:
     assert got == ["Hi"]
 
 
+async def test_only_one_silence_longer_than_the_stall_timeout_is_a_stall() -> None:
+    """The stall timer is armed once per stream (bot/sse.py `_StallWatch`): a stream whose bytes
+    come steadily, each well within the timeout, is never cut however long it lasts, and a silence
+    that begins after the caller was busy for longer than the timeout is still caught."""
+    async def steady_then_silent(parts: int) -> AsyncIterator[bytes]:
+        for n in range(parts):
+            await asyncio.sleep(0.03)
+            yield chunk(str(n))
+        await asyncio.Event().wait()
+        yield b""  # pragma: no cover
+
+    got: list[object] = []
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(StreamStalled):
+        async for item in chat_deltas(steady_then_silent(10), stall_timeout=0.1):
+            got.append(item)
+            if item == "4":
+                await asyncio.sleep(0.25)  # busy for more than twice the timeout, between two reads
+    assert got == [str(n) for n in range(10)]  # 0.55 s of reading in all: no stall before the silence
+    assert asyncio.get_running_loop().time() - started < 1.5
+
+
 async def test_a_slow_reader_is_not_a_stall_and_a_cancel_from_outside_stays_a_cancel() -> None:
     """Only the wait for bytes counts: a caller that takes longer than the stall timeout between
     two deltas (a slow platform edit) does not make the stream 'stalled'; and cancelling the
