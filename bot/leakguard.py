@@ -127,23 +127,39 @@ class LeakGuard:
             self._out += chunk
             self._shown = len(self._out)
             return chunk
-        start = len(self._out)
+        index = len(self._out) - 1
         self._out += chunk
-        for offset, char in enumerate(chunk):
-            index = start + offset
+        # every character of every answer passes here: the automaton's walk is written out with
+        # local names (a method call and attribute lookups per character cost twice the walk)
+        nxt, link, length, threshold = self._nxt, self._link, self._len, self.threshold
+        state, match, space = self._state, self._match, self._space
+        remember = self._origins.append  # where each character fed came from in the answer
+        for char in chunk:
+            index += 1
             if char.isspace():
-                if self._space:
+                if space:
                     continue  # collapsed into the space already fed
-                self._space = True
-                self._step(" ", index)
+                space = True
+                folded = " "
             else:
-                self._space = False
-                for folded in char.casefold():
-                    self._step(folded, index)
-            if self._match >= self.threshold:  # the text before the quoted run is still shown,
-                self.leaked = True                # however the answer was cut into chunks
+                space = False
+                folded = char.casefold()  # may be several characters (ß → ss)
+            for step in folded:
+                while state and step not in nxt[state]:
+                    state = link[state]
+                    match = length[state]
+                went = nxt[state].get(step)
+                if went is None:
+                    state = match = 0
+                else:
+                    state = went
+                    match += 1
+                remember(index)
+            if match >= threshold:  # the text before the quoted run is still shown,
+                self.leaked = True   # however the answer was cut into chunks
                 break
-        boundary = self._origins[-self._match] if self._match else len(self._out)
+        self._state, self._match, self._space = state, match, space
+        boundary = self._origins[-match] if match else len(self._out)
         safe = self._out[self._shown : boundary]
         self._shown = max(self._shown, boundary)
         return safe
@@ -155,17 +171,3 @@ class LeakGuard:
         tail = self._out[self._shown :]
         self._shown = len(self._out)
         return tail
-
-    def _step(self, char: str, index: int) -> None:
-        nxt, link, length = self._nxt, self._link, self._len
-        state = self._state
-        while state and char not in nxt[state]:
-            state = link[state]
-            self._match = length[state]
-        if char in nxt[state]:
-            self._state = nxt[state][char]
-            self._match += 1
-        else:
-            self._state = 0
-            self._match = 0
-        self._origins.append(index)
