@@ -5,5 +5,6 @@
 is a timed test, and a missed target never fails the run.
 """
 
-BENCHMARKS = ("overhead", "concurrency", "search", "tracking", "memory", "startup", "close", "platform", "knowledge")
+BENCHMARKS = ("overhead", "concurrency", "search", "tracking", "memory", "startup", "close", "platform", "stream",
+              "knowledge")
 """Run in this order; each is a module `bench.<name>` with `async def run(quick, backends)`."""
