@@ -25,7 +25,7 @@ RATE = 100.0  # tokens per second, as in `platform`'s bursts
 
 
 async def _answers(gateway: LLMGateway, n: int) -> tuple[float, float, int]:
-    """(CPU seconds per answer, reads per answer, complete answers) for n answers at once."""
+    """(CPU seconds per answer, pieces of text per answer, complete answers) for n answers at once."""
     expected = fixed_answer(TOKENS)
 
     async def one() -> tuple[int, bool]:
@@ -51,10 +51,10 @@ async def run(quick: bool, backends: list[str]) -> list[Row]:
             for label, rate in ((f"{TOKENS} tokens at {RATE:g}/s", RATE), (f"{TOKENS} tokens sent at once", None)):
                 await llm.configure(latency=0.2, token_rate=rate)
                 await _answers(gateway, n)  # connections opened, code warm
-                cpu, reads, complete = await _answers(gateway, n)
+                cpu, pieces, complete = await _answers(gateway, n)
                 rows += [
                     report.info(NAME, f"{n} answers at once, {label}: bot CPU per answer", cpu * 1000, "ms"),
-                    report.info(NAME, f"{n} answers at once, {label}: pieces of text per answer", reads, "pieces"),
+                    report.info(NAME, f"{n} answers at once, {label}: pieces of text per answer", pieces, "pieces"),
                     report.exactly(NAME, f"{n} answers at once, {label}: complete answers", complete, "answers", n),
                 ]
         finally:
