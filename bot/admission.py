@@ -8,14 +8,15 @@ even the earliest after 0.3 s (bench/platform.py), and the platform's acknowledg
 3-second deadline, queued behind that work. A turn ends at the event's first reply, when the event
 is done, or after `HOLD_AT_MOST` seconds, whichever comes first: an event whose first reply waits on
 something slow (a builder's draft from the LLM, a file being read) holds the others back that long
-at most.
+at most. Work a person is waiting to see on the platform (an acknowledgement) goes before any
+turn starts (`Admission.urgent`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 
 from bot.replies import Outbox, Reply, Sent
 
@@ -25,10 +26,45 @@ HOLD_AT_MOST = 0.25  # seconds; an ask's turn lasts a few milliseconds even in a
 class Admission:
     def __init__(self, at_once: int) -> None:
         self._slots = asyncio.Semaphore(at_once)  # wakes its waiters in the order they came
+        self._urgent = 0
+        self._calm = asyncio.Event()
+        self._calm.set()
+
+    @contextmanager
+    def urgent(self) -> Iterator[Callable[[], None]]:
+        """Platform work a person is waiting to see, such as an acknowledgement on its way out: no
+        turn starts until it is done (or `HOLD_AT_MOST` has passed), and the caller ends it with
+        the function it is given as soon as its request is written, not when the platform answers.
+
+        Why: the acknowledgements of the commands that have just come in and the turns of the ones
+        before them share one core, and on SQLite a turn's work runs a millisecond or more at a
+        stretch; every acknowledgement waiting behind turns showed that much later (Discord, 200
+        asks at once: "thinking…" p95 232–266 ms, 83–96 ms with this, bench/platform.py). Ended at
+        the write, it costs nothing when the platform is far away: its round trip holds no one up."""
+        self._urgent += 1
+        self._calm.clear()
+        ended = False
+
+        def end() -> None:
+            nonlocal ended
+            if not ended:
+                ended = True
+                self._urgent -= 1
+                if not self._urgent:
+                    self._calm.set()
+
+        try:
+            yield end
+        finally:
+            end()
 
     @asynccontextmanager
     async def turn(self, out: Outbox) -> AsyncIterator[Outbox]:
         """Waits for a turn; yields the outbox to use, whose first reply ends the turn."""
+        if self._urgent:
+            with suppress(TimeoutError):
+                async with asyncio.timeout(HOLD_AT_MOST):
+                    await self._calm.wait()
         await self._slots.acquire()
         turn = _Turn(out, self._slots)
         try:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -58,6 +59,12 @@ class Core:
         finally:
             if task is not None:
                 self._inflight.discard(task)
+
+    def urgent(self) -> AbstractContextManager[Callable[[], None]]:
+        """For an adapter sending what a person is waiting to see (an acknowledgement): no event
+        starts its work meanwhile; call the function given once the request is written. See
+        `Admission.urgent`."""
+        return self._admission.urgent()
 
     async def shutdown(self, grace: float = 10.0) -> None:
         """Stop taking events; let answers in flight finish for half the grace, then cut them

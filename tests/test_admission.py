@@ -128,3 +128,44 @@ async def test_a_slow_draft_does_not_hold_up_someone_elses_command(one_at_a_time
     assert order == ["dan", "carol"]
     assert "/gpt ask" in dans.replies[0].text
     assert "Here is a draft" in carols.replies[0].text
+
+
+async def test_no_turn_starts_while_an_acknowledgement_is_on_its_way_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a person waits to see on the platform goes first: a turn waits until the
+    acknowledgement's request is written, then starts (the platform's answer is not waited for)."""
+    monkeypatch.setattr(admission, "HOLD_AT_MOST", 60.0)
+    turns = Admission(8)
+    started = asyncio.Event()
+
+    async def event() -> None:
+        async with turns.turn(Recorder()):
+            started.set()
+
+    with turns.urgent() as written:
+        waiting = asyncio.create_task(event())
+        await asyncio.sleep(0.05)
+        assert not started.is_set()
+        written()
+        await asyncio.wait_for(started.wait(), 5)  # before the acknowledgement is answered
+    await waiting
+
+
+async def test_an_acknowledgement_never_holds_turns_back_longer_than_a_turn_may_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(admission, "HOLD_AT_MOST", 0.05)
+    turns = Admission(8)
+    started: list[int] = []
+
+    async def event(i: int) -> None:
+        async with turns.turn(Recorder()):
+            started.append(i)
+
+    with turns.urgent():  # a request that is never written (stuck before the network)
+        await asyncio.wait_for(asyncio.gather(*(event(i) for i in range(3))), 5)
+    assert started == [0, 1, 2]
+    monkeypatch.setattr(admission, "HOLD_AT_MOST", 60.0)
+    with turns.urgent(), turns.urgent() as second:  # ended twice, counted once
+        second()
+        second()
+    await asyncio.wait_for(event(3), 5)  # none left on its way out: no wait

@@ -8,8 +8,10 @@ import asyncio
 from typing import Any
 
 import discord
+import pytest
 from sqlmodel import select
 
+from bot import admission
 from bot.adapters import discord_render as render
 from bot.bootstrap import App, bootstrap
 from bot.replies import Button
@@ -253,6 +255,26 @@ async def test_paging_edits_the_same_message(world: World, app: App) -> None:
     await world.settled()
     page = world.fake.get_message(int(first["id"]))
     assert page is not None and "page 2" in visible_text(page) and labels(page) == ["◀ Previous"]
+
+
+async def test_a_discord_slow_to_answer_a_thinking_holds_no_one_else_back(
+    world: World, app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command's "thinking…" goes out before other events' work starts (`Admission.urgent`), but
+    Discord's answer to it is not waited for: while Discord sits on Bob's acknowledgement, Alice's
+    DM is answered. The hold is made endless here, so only the request being written can end it."""
+    monkeypatch.setattr(admission, "HOLD_AT_MOST", 60.0)
+    await seed_gpt(app, ALICE, "Alice", "Math Tutor")
+    world.fake.hold_callbacks = discord_answers = asyncio.Event()
+    h = await world.command(BOB, "ask", gpt="math-tutor", prompt="Is Discord slow today?")
+    await world.wait(lambda: world.fake.callbacks_held == 1)
+    dm = world.dm_channel(ALICE)
+    await world.write(ALICE, dm, "hello?")
+    await world.bot_says(dm, "To talk to a GPT", within=5)
+    assert h.callback is None  # Discord has still not taken Bob's acknowledgement
+    discord_answers.set()
+    answer = await h.wait_original(lambda m: bool(components(m)), timeout=20)
+    assert "Answer 1: Is Discord slow today?" in answer["content"]
 
 
 async def test_a_dm_conversation(world: World, app: App) -> None:

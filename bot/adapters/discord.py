@@ -28,8 +28,10 @@ import re
 import signal
 import weakref
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -76,6 +78,9 @@ class DiscordAdapter(discord.AutoShardedClient):
                                   message_content=settings.discord_message_content)
         if shard_ids:
             options["shard_ids"] = shard_ids
+        sent = aiohttp.TraceConfig()  # tells an acknowledgement when it is on the wire (see `_acknowledge`)
+        sent.on_request_headers_sent.append(_written)
+        options.setdefault("http_trace", sent)
         super().__init__(
             intents=intents, shard_count=settings.discord_shard_count, allowed_mentions=NO_PINGS,
             guild_ready_timeout=guild_ready_timeout, **options,
@@ -201,7 +206,7 @@ class DiscordAdapter(discord.AutoShardedClient):
         try:
             if self.ack_grace <= 0 or not may_open_form:  # no modal can open after this
                 try:
-                    await out.acknowledge()
+                    await self._acknowledge(out)
                 except discord.NotFound:  # too late: Discord has told the person the app did not respond
                     log.error("interaction %s expired before it could be acknowledged; not handled", interaction.id)
                     expired = True
@@ -225,6 +230,16 @@ class DiscordAdapter(discord.AutoShardedClient):
                     await out.finish()
             finally:
                 self.in_flight -= 1
+
+    async def _acknowledge(self, out: InteractionOutbox) -> None:
+        """"thinking…", ahead of the core's work for other events until the request is written (and
+        no longer: Discord's round trip holds no one back). See `Admission.urgent`."""
+        with self.app.core.urgent() as written:
+            token = _on_written.set(written)
+            try:
+                await out.acknowledge()
+            finally:
+                _on_written.reset(token)
 
     # --- messages ---------------------------------------------------------------------------------
     async def on_message(self, message: discord.Message) -> None:
@@ -282,6 +297,15 @@ class DiscordAdapter(discord.AutoShardedClient):
             self._hinted = {k: t for k, t in self._hinted.items() if now - t < HINT_EVERY}
         self._hinted[thread_id] = now
         return True
+
+
+_on_written: ContextVar[Callable[[], None] | None] = ContextVar("_on_written", default=None)
+"""Set by the task sending an acknowledgement; aiohttp's trace runs in that task."""
+
+
+async def _written(session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestHeadersSentParams) -> None:
+    if (written := _on_written.get()) is not None:
+        written()
 
 
 def _ignore_edits(client: discord.Client) -> None:

@@ -504,6 +504,10 @@ class FakeDiscord:
         }
         self.calls: list[RestCall] = []
         self.close_dms_for: set[int] = set()
+        # while set to an unset Event, interaction callbacks are taken but answered only once it is
+        # set (a Discord slow to answer); `callbacks_held` counts those taken so far
+        self.hold_callbacks: asyncio.Event | None = None
+        self.callbacks_held = 0
         self.errors: list[Exception] = []  # exceptions raised inside the fake's handlers (answered 500)
         self.sent_events: list[tuple[float, str, int]] = []  # (perf_counter, event, shard_id) per dispatch
 
@@ -2120,6 +2124,10 @@ class FakeDiscord:
     # ---- REST handlers: interactions and webhooks ---------------------------------------------------
 
     async def _interaction_callback(self, req: _Req) -> Any:
+        if self.hold_callbacks is not None:
+            self.callbacks_held += 1
+            self._waiters.notify()
+            await self.hold_callbacks.wait()
         handle = (
             self._handles_by_id.get(int(req.params["interaction_id"]))
             if req.params["interaction_id"].isdigit()
