@@ -62,3 +62,21 @@ async def test_autocomplete_before_typing_and_newest_put_featured_first(app: App
         assert [gpt.name for gpt in newest] == ["Helper 5", "Helper 2", "Helper 6", "Helper 4"]
         newest = await search.newest(session, limit=2, workspace=None)
         assert [gpt.name for gpt in newest] == ["Helper 6", "Helper 5"]
+
+
+async def test_a_word_finds_its_gpts_at_every_length_as_it_is_typed(app: App) -> None:
+    """Search and autocomplete match every word as a prefix: "tut" finds "Tutoring" and so do
+    "tutor" and "tutoring", below, at and beyond the eight letters of SQLite's longest prefix index
+    (migration 0010), and a word nothing begins with finds nothing."""
+    await seed_gpt(app, ALICE, "Alice", "Tutoring Companion")
+    await seed_gpt(app, ALICE, "Alice", "Chemistry Lab")
+    async with app.db.reader() as session:
+        for typed in ("t", "tut", "tutor", "tutori", "tutorin", "tutoring", "companio", "companion"):
+            found = await search.search(session, typed, viewer=None)
+            assert [g.name for g in found.gpts] == ["Tutoring Companion"], typed
+            completed = await search.autocomplete(session, typed, viewer=None)
+            assert [c.name for c in completed] == ["Tutoring Companion"], typed
+        assert [g.name for g in (await search.search(session, "chemistr lab", viewer=None)).gpts] == ["Chemistry Lab"]
+        for typed in ("tutorings", "tutx", "companions"):
+            assert not (await search.search(session, typed, viewer=None)).gpts, typed
+            assert not await search.autocomplete(session, typed, viewer=None), typed
