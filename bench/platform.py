@@ -110,7 +110,7 @@ def _settle_harness() -> None:
     before grows to a few hundred thousand objects, and the full collection a burst's allocations
     then set off stopped this process for 80–90 ms in the middle of the first burst, so that the
     fake Discord took the interactions' responses late and the bot's first visible replies looked
-    that much later (Discord, 100 at once on SQLite: p95 115–126 ms with the pause, 51 without)."""
+    that much later (Discord, 100 at once on SQLite: p95 115–126 ms with the pause, 39–51 ms without)."""
     gc.collect()
     gc.freeze()
 

@@ -39,8 +39,9 @@ class Admission:
         Why: the acknowledgements of the commands that have just come in and the turns of the ones
         before them share one core, and on SQLite a turn's work runs a millisecond or more at a
         stretch; every acknowledgement waiting behind turns showed that much later (Discord, 200
-        asks at once: "thinking…" p95 232–266 ms, 83–96 ms with this, bench/platform.py). Ended at
-        the write, it costs nothing when the platform is far away: its round trip holds no one up."""
+        asks at once on SQLite: "thinking…" p95 218–231 ms, 79–93 ms with this, bench/platform.py).
+        Ended at the write, it costs nothing when the platform is far away: its round trip holds no
+        one up."""
         self._urgent += 1
         self._calm.clear()
         ended = False
