@@ -151,8 +151,9 @@ def _burst_rows(driver: Any, backend: str, n: int, tags: list[str], started: flo
         report.at_most(NAME, f"{who}: edits of one message in any second (final excluded), max",
                        max(_max_in_window(o.edits[:-1]) for o in outcomes.values()), "edits", 1, backend=backend),
     ]
-    rows += _pace_rows(who, backend, [o.sent for o in outcomes.values()], [o.first for o in outcomes.values()],
-                       "first visible replies")
+    sent = [o.sent for o in outcomes.values()]
+    rows.append(report.info(NAME, f"{who}: commands sent within", (max(sent) - min(sent)) * 1000, "ms", backend=backend))
+    rows += _pace(who, backend, [o.first for o in outcomes.values()], "first visible replies")
     if complete:
         rows.insert(1, report.at_most(NAME, f"{who}: slowest complete answer", max((o.done or 0) - o.sent for o in complete),
                                       "s", 1.5, backend=backend))
@@ -170,25 +171,20 @@ def _burst_rows(driver: Any, backend: str, n: int, tags: list[str], started: flo
             report.exactly(NAME, f"{who}: acknowledgements past 3 s", sum(1 for a in acks if a > 3), "acks", 0,
                            backend=backend),
         ]
-        rows += _pace_rows(who, backend, [], [o.sent + o.ack for o in outcomes.values() if o.ack is not None],
-                           "acknowledgements")
+        rows += _pace(who, backend, [o.sent + o.ack for o in outcomes.values() if o.ack is not None], "acknowledgements")
     return rows
 
 
-def _pace_rows(who: str, backend: str, sent: list[float], shown: list[float | None], what: str) -> list[Row]:
+def _pace(who: str, backend: str, shown: list[float | None], what: str) -> list[Row]:
     """How fast the bot gets through a burst's commands, one after another: when they all arrive
     within a few milliseconds, the p95 of `what` is about 0.95 × N × this pace, so this figure is
     what bounds it (a p95 of 50 ms at 200 at once needs one every 0.26 ms)."""
     times = sorted(t for t in shown if t is not None)
-    rows = []
-    if sent:
-        rows.append(report.info(NAME, f"{who}: commands sent within", (max(sent) - min(sent)) * 1000, "ms",
-                                backend=backend))
     low, high = len(times) // 20, len(times) - 1 - len(times) // 20  # the 5th to the 95th: not the stragglers
-    if high > low:
-        rows.append(report.info(NAME, f"{who}: {what}, one every", (times[high] - times[low]) / (high - low) * 1000,
-                                "ms", backend=backend, note="the bot's pace through the burst"))
-    return rows
+    if high <= low:
+        return []
+    return [report.info(NAME, f"{who}: {what}, one every", (times[high] - times[low]) / (high - low) * 1000, "ms",
+                        backend=backend, note="the bot's pace through the burst")]
 
 
 async def run(quick: bool, backends: list[str]) -> list[Row]:
