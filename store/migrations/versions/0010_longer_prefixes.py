@@ -8,8 +8,9 @@ than anything else in a search: `"tutor"*` 0.59 → 2.20 ms from 10 000 to 100 0
 `"tutor"* "writing"*` 0.86 → 4.31 ms, against 0.45 → 0.93 ms and 0.61 → 1.57 ms for the same
 words matched exactly. With indexes up to eight letters the prefix queries cost what the exact
 ones do (0.98 and 1.63 ms at 100 000). Longer words still merge, over the few words that share
-their first nine letters. The index grows (measured in the commit), and only when a GPT's name,
-description or category is written. PostgreSQL's GIN indexes answer prefixes of any length.
+their first nine letters. The index grows (32.5 → 60.7 MB at 100 000 GPTs; this rebuild 1.0 →
+2.5 s), and is written only when a GPT's name, description or category is. PostgreSQL's GIN
+indexes answer prefixes of any length.
 
 Revision ID: 0010_longer_prefixes
 Revises: 0009_gpt_published_index
